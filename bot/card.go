@@ -1,0 +1,143 @@
+// Package bot is the platform-neutral core of the chat bot: what an alert
+// card says and which actions it offers. bot/slack, bot/discord and
+// bot/terminal only translate it.
+package bot
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/trailhound/trailhound/detectors"
+	"github.com/trailhound/trailhound/workflows"
+)
+
+// Field is one labelled line of a card.
+type Field struct {
+	Label string
+	Value string
+}
+
+// Card is what every platform shows for an alert.
+type Card struct {
+	AlertID  string
+	Severity detectors.Severity
+	// Colour is the severity colour as 0xRRGGBB.
+	Colour int
+	// Title is "[HIGH] Root user activity".
+	Title string
+	// Summary says who did what where and when, in one sentence.
+	Summary string
+	Fields  []Field
+	// Reason says why the rule fired.
+	Reason         string
+	Description    string
+	Recommendation string
+	// Status is the alert's state and who changed it last.
+	Status string
+	// Count is how many similar findings the alert groups.
+	Count int
+	// Actions are the buttons to offer, in order; empty once the alert is
+	// closed.
+	Actions []workflows.Action
+}
+
+// SeverityColour maps severities to colours.
+var SeverityColour = map[detectors.Severity]int{
+	detectors.Info:     0x8E8E8E,
+	detectors.Low:      0x2EB886,
+	detectors.Medium:   0xDAA038,
+	detectors.High:     0xE8612C,
+	detectors.Critical: 0xA30200,
+}
+
+// CardFor builds the card of an alert.
+func CardFor(a workflows.Alert) Card {
+	f := a.Finding
+	c := Card{
+		AlertID:        a.ID,
+		Severity:       a.Severity,
+		Colour:         SeverityColour[a.Severity],
+		Title:          fmt.Sprintf("[%s] %s", strings.ToUpper(a.Severity.String()), f.Title),
+		Reason:         f.Reason,
+		Description:    f.Description,
+		Recommendation: f.Recommendation,
+		Count:          a.Count,
+	}
+	who := f.Principal.Name
+	if who == "" {
+		who = "an unknown principal"
+	}
+	c.Summary = fmt.Sprintf("%s called %s in account %s (%s) at %s", who, orDash(f.Action), orDash(f.Account), orDash(f.Region), f.Time.UTC().Format("2006-01-02 15:04:05 UTC"))
+	add := func(label, value string) {
+		if value != "" {
+			c.Fields = append(c.Fields, Field{label, value})
+		}
+	}
+	add("Alert", a.ID)
+	add("Rule", f.RuleID)
+	add("Principal", firstNonEmpty(f.Principal.ARN, f.Principal.Name))
+	add("Action", strings.TrimSuffix(f.Service, ".amazonaws.com")+":"+f.Action)
+	add("Account", f.Account)
+	add("Region", f.Region)
+	add("Source IP", f.SourceIP)
+	add("User agent", truncate(f.UserAgent, 120))
+	add("Error", f.ErrorCode)
+	add("ATT&CK", f.Technique)
+	add("Events", fmt.Sprint(max(f.EventCount, 1)))
+	if a.Count > 1 {
+		add("Similar findings", fmt.Sprintf("%d (last %s)", a.Count, a.LastSeen.UTC().Format(time.RFC3339)))
+	}
+	if len(f.EventIDs) > 0 {
+		add("Event ID", f.EventIDs[0])
+	}
+	c.Status = StatusLine(a)
+	if a.State.Open() {
+		c.Actions = []workflows.Action{workflows.ActionAcknowledge, workflows.ActionEscalate, workflows.ActionSuppress, workflows.ActionResolve, workflows.ActionFalsePositive}
+		if a.State == workflows.StateAcknowledged {
+			c.Actions = c.Actions[1:]
+		}
+	}
+	return c
+}
+
+// StatusLine describes an alert's state and last change.
+func StatusLine(a workflows.Alert) string {
+	s := string(a.State)
+	switch {
+	case a.State == workflows.StateResolved && a.Resolution == "false_positive":
+		s = "resolved as false positive"
+	case a.State == workflows.StateSuppressed && !a.SuppressedUntil.IsZero():
+		s = "suppressed until " + a.SuppressedUntil.UTC().Format("2006-01-02 15:04 UTC")
+	case a.State == workflows.StateEscalated && a.EscalationLevel > 0:
+		s = fmt.Sprintf("escalated (level %d)", a.EscalationLevel)
+	}
+	if a.LastActor != "" {
+		s += " by " + a.LastActor
+	}
+	return s
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func firstNonEmpty(ss ...string) string {
+	for _, s := range ss {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+func truncate(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}

@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/trailhound/trailhound/bot/terminal"
+	"github.com/trailhound/trailhound/configs"
+	"github.com/trailhound/trailhound/detectors"
+	"github.com/trailhound/trailhound/sources"
+	"github.com/trailhound/trailhound/sources/file"
+	"github.com/trailhound/trailhound/workflows"
+)
+
+// sourceKinds maps a source type to its constructor: adding a log source is
+// one line here.
+var sourceKinds = map[string]func(a *app, sc configs.SourceConfig) (sources.Source, error){
+	"file": newFileSource,
+}
+
+// notifierKinds maps a notify section to its constructor: adding a chat
+// platform is one line here. A constructor returns nil when its section is
+// absent.
+var notifierKinds = map[string]func(a *app, sec configs.Section) (workflows.Notifier, error){}
+
+// notifySection returns the config section of a notifier kind.
+func notifySection(cfg *configs.Config, kind string) configs.Section {
+	switch kind {
+	case "slack":
+		return cfg.Notify.Slack
+	case "discord":
+		return cfg.Notify.Discord
+	}
+	return configs.Section{}
+}
+
+// app is the wired-up bot: one database shared by every package.
+type app struct {
+	env      *env
+	cfg      *configs.Config
+	log      *slog.Logger
+	db       *bolt.DB
+	alerts   *workflows.Store
+	srcStore *sources.Store
+	engine   *detectors.Engine
+	now      func() time.Time
+}
+
+// loadConfig loads the config at path, or the embedded demo when empty.
+func loadConfig(path string) (*configs.Config, error) {
+	return configs.Load(path)
+}
+
+func newLogger(w io.Writer, cfg *configs.Config) *slog.Logger {
+	level := map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError}[cfg.Log.Level]
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// openApp opens the database and builds the detectors.
+func openApp(e *env, cfg *configs.Config) (*app, error) {
+	a := &app{env: e, cfg: cfg, log: newLogger(e.stderr, cfg), now: time.Now}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	path := filepath.Join(cfg.DataDir, "trailhound.db")
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			return nil, fmt.Errorf("database %s is in use by another trailhound process", path)
+		}
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	a.db = db
+	if a.alerts, err = workflows.NewStore(db); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if a.srcStore, err = sources.NewStore(db); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if a.engine, err = detectors.Build(cfg.Detectors, db); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+func (a *app) Close() error { return a.db.Close() }
+
+// buildSources builds the configured sources, or only the named ones.
+func (a *app) buildSources(only []string) ([]sources.Source, error) {
+	want := map[string]bool{}
+	for _, n := range only {
+		want[n] = true
+	}
+	var out []sources.Source
+	for _, sc := range a.cfg.Sources {
+		if len(want) > 0 && !want[sc.Name] {
+			continue
+		}
+		delete(want, sc.Name)
+		s, err := buildSource(a, sc)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	for n := range want {
+		return nil, fmt.Errorf("no source named %q in %s", n, a.cfg.File)
+	}
+	return out, nil
+}
+
+func buildSource(a *app, sc configs.SourceConfig) (sources.Source, error) {
+	mk, ok := sourceKinds[sc.Type]
+	if !ok {
+		return nil, sc.Errorf(a.cfg.File, "type", "unknown source type %q (want one of %s)", sc.Type, kindNames(sourceKinds))
+	}
+	return mk(a, sc)
+}
+
+func newFileSource(a *app, sc configs.SourceConfig) (sources.Source, error) {
+	var opts file.Options
+	if err := sc.Options.Decode(&opts); err != nil {
+		return nil, err
+	}
+	if len(opts.Paths) == 0 {
+		return nil, sc.Errorf(a.cfg.File, "options.paths", "at least one path is required")
+	}
+	for i, p := range opts.Paths {
+		opts.Paths[i] = a.cfg.ResolvePath(p)
+	}
+	return file.New(sc.Name, opts, a.cfg.FS)
+}
+
+// buildNotifiers returns the chat notifiers configured, plus the terminal
+// when it is on ("auto": when no chat notifier is configured).
+func (a *app) buildNotifiers(stdout io.Writer) ([]workflows.Notifier, error) {
+	var out []workflows.Notifier
+	for _, kind := range sortedKeys(notifierKinds) {
+		n, err := notifierKinds[kind](a, notifySection(a.cfg, kind))
+		if err != nil {
+			return nil, err
+		}
+		if n != nil {
+			out = append(out, n)
+		}
+	}
+	term := a.cfg.Notify.Terminal
+	if term == "true" || term == "auto" && len(out) == 0 {
+		out = append(out, terminal.New(stdout, colorOK(stdout, a.env)))
+	}
+	return out, nil
+}
+
+// colorOK reports whether w is a terminal that wants colour.
+func colorOK(w io.Writer, e *env) bool {
+	if e.getenv("NO_COLOR") != "" || e.getenv("TERM") == "dumb" {
+		return false
+	}
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// dispatch delivers the outbox, logging what could not be delivered.
+func (a *app) dispatch(ctx context.Context, notifiers []workflows.Notifier) {
+	d := &workflows.Dispatcher{Store: a.alerts, Notifiers: notifiers, Log: a.log}
+	if _, err := d.Dispatch(ctx); err != nil {
+		a.log.Error("dispatch alerts", "err", err)
+	}
+}

@@ -1,0 +1,120 @@
+// Command trailhound is a chat-ops security alert bot: it reads AWS
+// CloudTrail and CloudWatch Logs, detects suspicious activity, and posts
+// interactive alerts to Slack, Discord or the terminal.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+)
+
+// Exit codes.
+const (
+	exitOK       = 0
+	exitError    = 1
+	exitUsage    = 2
+	exitFindings = 3
+)
+
+// command is one subcommand.
+type command struct {
+	summary string
+	run     func(env *env, args []string) int
+}
+
+// commands maps subcommand names to their implementation.
+var commands = map[string]command{
+	"run":      {"run the bot: poll sources on their schedules and post alerts", cmdRun},
+	"scan":     {"scan files or configured sources once and print findings", cmdScan},
+	"validate": {"check a config file", cmdValidate},
+	"findings": {"list stored findings and alerts, or show one", cmdFindings},
+	"version":  {"print the version", cmdVersion},
+}
+
+// env is what a command runs with; tests replace the streams.
+type env struct {
+	stdout, stderr io.Writer
+	getenv         func(string) string
+}
+
+func main() {
+	os.Exit(realMain(&env{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}, os.Args[1:]))
+}
+
+func realMain(e *env, args []string) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(e.stdout)
+		if len(args) == 0 {
+			return exitUsage
+		}
+		return exitOK
+	}
+	c, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(e.stderr, "trailhound: unknown command %q\n\n", args[0])
+		usage(e.stderr)
+		return exitUsage
+	}
+	return c.run(e, args[1:])
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `trailhound: security alerts from AWS logs, in chat.
+
+Usage: trailhound COMMAND [flags]
+
+Commands:
+`)
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprint(w, `
+Without --config, commands use the embedded demo config: the bundled sample
+logs, state in ./trailhound-data, alerts to the terminal.
+
+Run "trailhound COMMAND --help" for a command's flags and examples.
+`)
+}
+
+// newFlags returns a flag set whose usage prints the synopsis, flags and
+// examples.
+func newFlags(e *env, name, synopsis, examples string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: trailhound %s %s\n\nFlags:\n", name, synopsis)
+		fs.PrintDefaults()
+		if examples != "" {
+			fmt.Fprintf(fs.Output(), "\nExamples:\n%s", examples)
+		}
+	}
+	return fs
+}
+
+// parseFlags parses args and returns the exit code to stop with, or -1 to
+// go on.
+func parseFlags(fs *flag.FlagSet, args []string) int {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	return -1
+}
+
+func fail(e *env, format string, args ...any) int {
+	msg := fmt.Sprintf(format, args...)
+	fmt.Fprintf(e.stderr, "trailhound: %s\n", strings.TrimSpace(msg))
+	return exitError
+}

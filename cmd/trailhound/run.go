@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+
+	"github.com/robfig/cron/v3"
+
+	"github.com/trailhound/trailhound/configs"
+	"github.com/trailhound/trailhound/workflows"
+)
+
+const runExamples = `  # run on the embedded demo config (sample logs, alerts to the terminal)
+  trailhound run
+
+  # run in production
+  trailhound run --config /etc/trailhound/trailhound.yaml
+
+  # poll every source once, deliver alerts, and exit (for cron or CI)
+  trailhound run --config trailhound.yaml --once
+`
+
+func cmdRun(e *env, args []string) int {
+	fs := newFlags(e, "run", "[flags]", runExamples)
+	cfgPath := fs.String("config", "", "config `file` (default: the embedded demo config)")
+	once := fs.Bool("once", false, "poll every source once, deliver the alerts and exit")
+	if code := parseFlags(fs, args); code >= 0 {
+		return code
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return fail(e, "%v", err)
+	}
+	a, err := openApp(e, cfg)
+	if err != nil {
+		return fail(e, "%v", err)
+	}
+	defer a.Close()
+	srcs, err := a.buildSources(nil)
+	if err != nil {
+		return fail(e, "%v", err)
+	}
+	notifiers, err := a.buildNotifiers(e.stdout)
+	if err != nil {
+		return fail(e, "%v", err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	// Deliver what an earlier run left in the outbox before reading more.
+	a.dispatch(ctx, notifiers)
+
+	// One lock per source so a slow poll is never overlapped by the next.
+	poll := func(job *workflows.Job, mu *sync.Mutex) {
+		if !mu.TryLock() {
+			a.log.Warn("previous poll still running; skipped", "source", job.Source.Name())
+			return
+		}
+		defer mu.Unlock()
+		// A poll finishes its window even when shutdown starts, so its
+		// findings and checkpoint are stored together.
+		res, err := job.Run(context.WithoutCancel(ctx))
+		if err != nil {
+			a.log.Error("poll failed", "source", job.Source.Name(), "err", err)
+		}
+		if res != nil {
+			a.log.Info("polled", "source", res.Source, "events", res.Events, "skipped", res.Skipped, "malformed", res.MalformedCount, "findings", len(res.Findings), "new_alerts", len(res.Ingest.New))
+		}
+		a.dispatch(ctx, notifiers)
+	}
+	var jobs []*workflows.Job
+	c := cron.New(cron.WithParser(cronParser{}))
+	for i, src := range srcs {
+		job := &workflows.Job{Source: src, Detectors: a.engine, Alerts: a.alerts, Sources: a.srcStore, Log: a.log, Stateful: true}
+		jobs = append(jobs, job)
+		mu := &sync.Mutex{}
+		if *once {
+			poll(job, mu)
+			continue
+		}
+		if _, err := c.AddFunc(cfg.Sources[i].Schedule, func() { poll(job, mu) }); err != nil {
+			return fail(e, "source %s: schedule: %v", src.Name(), err)
+		}
+		go poll(job, mu) // first poll now, not at the first tick
+	}
+	if *once {
+		return exitOK
+	}
+	if _, err := c.AddFunc(cfg.Dispatch, func() { a.dispatch(ctx, notifiers) }); err != nil {
+		return fail(e, "dispatch schedule: %v", err)
+	}
+	a.log.Info("trailhound running", "config", cfg.File, "sources", len(jobs), "notifiers", len(notifiers))
+	c.Start()
+	<-ctx.Done()
+	a.log.Info("shutting down: finishing polls in progress")
+	<-c.Stop().Done()
+	fmt.Fprintln(e.stderr, "trailhound: stopped")
+	return exitOK
+}
+
+// cronParser parses schedules as the config validator does.
+type cronParser struct{}
+
+func (cronParser) Parse(spec string) (cron.Schedule, error) { return configs.ParseSchedule(spec) }

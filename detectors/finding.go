@@ -1,0 +1,207 @@
+// Package detectors turns events into findings: stateless rules on single
+// events and stateful detectors (thresholds, baselines, anomalies) whose
+// state lives in bbolt.
+package detectors
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/trailhound/trailhound/sources"
+)
+
+// Severity ranks findings. The zero value is Info.
+type Severity int
+
+// Severities from least to most urgent.
+const (
+	Info Severity = iota
+	Low
+	Medium
+	High
+	Critical
+)
+
+var severityNames = []string{"info", "low", "medium", "high", "critical"}
+
+// String returns the lower-case name.
+func (s Severity) String() string {
+	if s < Info || s > Critical {
+		return fmt.Sprintf("severity(%d)", int(s))
+	}
+	return severityNames[s]
+}
+
+// ParseSeverity parses a severity name, case-insensitively.
+func ParseSeverity(s string) (Severity, error) {
+	for i, n := range severityNames {
+		if strings.EqualFold(s, n) {
+			return Severity(i), nil
+		}
+	}
+	return Info, fmt.Errorf("unknown severity %q (want one of %s)", s, strings.Join(severityNames, ", "))
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (s Severity) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (s *Severity) UnmarshalText(b []byte) error {
+	v, err := ParseSeverity(string(b))
+	if err != nil {
+		return err
+	}
+	*s = v
+	return nil
+}
+
+// MaxEvidence is how many raw events a finding keeps as evidence.
+const MaxEvidence = 5
+
+// Finding is one thing a detector found worth a responder's attention.
+type Finding struct {
+	// Fingerprint identifies the finding: reading the same events again
+	// yields the same fingerprint, so it is never stored twice.
+	Fingerprint string `json:"fingerprint"`
+	// GroupKey is shared by similar findings (same rule and key), which the
+	// workflow folds into one alert with a count.
+	GroupKey string `json:"group_key"`
+
+	RuleID         string   `json:"rule_id"`
+	Title          string   `json:"title"`
+	Severity       Severity `json:"severity"`
+	Technique      string   `json:"technique,omitempty"`
+	Description    string   `json:"description,omitempty"`
+	Recommendation string   `json:"recommendation,omitempty"`
+	// Reason says in one sentence why it fired, for example "7 failed
+	// sign-ins from 203.0.113.9 within 10m (threshold 5)".
+	Reason string   `json:"reason,omitempty"`
+	Tags   []string `json:"tags,omitempty"`
+
+	// Time is the time of the (last) event that triggered the finding.
+	Time      time.Time         `json:"time"`
+	Source    string            `json:"source,omitempty"`
+	Account   string            `json:"account,omitempty"`
+	Region    string            `json:"region,omitempty"`
+	Principal sources.Principal `json:"principal"`
+	Service   string            `json:"service,omitempty"`
+	Action    string            `json:"action,omitempty"`
+	SourceIP  string            `json:"source_ip,omitempty"`
+	UserAgent string            `json:"user_agent,omitempty"`
+	ErrorCode string            `json:"error_code,omitempty"`
+	// EventIDs are the IDs of the events behind the finding.
+	EventIDs []string `json:"event_ids,omitempty"`
+	// EventCount is how many events are behind the finding; it may exceed
+	// len(EventIDs), which is capped.
+	EventCount int `json:"event_count"`
+	// Evidence holds up to MaxEvidence raw events.
+	Evidence []json.RawMessage `json:"evidence,omitempty"`
+}
+
+// FromEvent fills a finding's who/what/where fields and evidence from the
+// event that triggered it. The fingerprint is rule + event ID and the group
+// key is rule + account + principal ARN; detectors change either as needed.
+func FromEvent(ruleID string, ev *sources.Event) Finding {
+	f := Finding{
+		RuleID:     ruleID,
+		Time:       ev.Time,
+		Source:     ev.Source,
+		Account:    ev.Account,
+		Region:     ev.Region,
+		Principal:  ev.Principal,
+		Service:    ev.Service,
+		Action:     ev.Action,
+		SourceIP:   ev.SourceIP,
+		UserAgent:  ev.UserAgent,
+		ErrorCode:  ev.ErrorCode,
+		EventIDs:   []string{ev.ID},
+		EventCount: 1,
+	}
+	if len(ev.Raw) > 0 {
+		f.Evidence = []json.RawMessage{ev.Raw}
+	}
+	f.Fingerprint = Fingerprint(ruleID, ev.Account, ev.ID)
+	principal := ev.Principal.ARN
+	if principal == "" {
+		principal = ev.Principal.Name
+	}
+	f.GroupKey = Fingerprint(ruleID, ev.Account, principal)
+	return f
+}
+
+// Fingerprint hashes its parts into a short stable key.
+func Fingerprint(parts ...string) string {
+	h := sha256.New()
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// Detector finds suspicious activity in events. Detect is called once per
+// event, in event order, from one goroutine.
+type Detector interface {
+	// ID names the detector (a rule id or detector name).
+	ID() string
+	Detect(ctx context.Context, ev *sources.Event) ([]Finding, error)
+}
+
+// Stateful is implemented by detectors that keep state across events. Save
+// writes the state in the transaction that also stores the findings and the
+// source checkpoint, so a crash never leaves them out of step.
+type Stateful interface {
+	Save(tx *bolt.Tx) error
+}
+
+// Engine runs a set of detectors over events.
+type Engine struct {
+	detectors []Detector
+}
+
+// NewEngine returns an engine running ds in order.
+func NewEngine(ds ...Detector) *Engine {
+	return &Engine{detectors: ds}
+}
+
+// Detectors returns the engine's detectors.
+func (e *Engine) Detectors() []Detector { return e.detectors }
+
+// Detect runs every detector on ev and returns all findings. A detector's
+// error does not stop the others; the errors are joined.
+func (e *Engine) Detect(ctx context.Context, ev *sources.Event) ([]Finding, error) {
+	var out []Finding
+	var errs []error
+	for _, d := range e.detectors {
+		fs, err := d.Detect(ctx, ev)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("detector %s: %w", d.ID(), err))
+			continue
+		}
+		out = append(out, fs...)
+	}
+	if len(errs) > 0 {
+		return out, errors.Join(errs...)
+	}
+	return out, nil
+}
+
+// Save saves the state of every stateful detector in tx.
+func (e *Engine) Save(tx *bolt.Tx) error {
+	for _, d := range e.detectors {
+		if s, ok := d.(Stateful); ok {
+			if err := s.Save(tx); err != nil {
+				return fmt.Errorf("detector %s: save state: %w", d.ID(), err)
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,204 @@
+package workflows
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/trailhound/trailhound/detectors"
+	"github.com/trailhound/trailhound/sources"
+)
+
+var bucketSeen = []byte("workflows.seen-events")
+
+// DefaultSeenRetention is how long the IDs of processed events are kept to
+// drop repeats; it must exceed any source's overlap window.
+const DefaultSeenRetention = 72 * time.Hour
+
+// MaxMalformedKept is how many malformed-record reports a poll keeps for
+// its result; the count is always exact.
+const MaxMalformedKept = 100
+
+// Job reads one source, runs the detectors and stores the findings.
+type Job struct {
+	Source    sources.Source
+	Detectors *detectors.Engine
+	Alerts    *Store
+	Sources   *sources.Store
+	Log       *slog.Logger
+	// Stateful makes the job resume from the source's checkpoint, skip
+	// events already processed, and save detector state: the mode of the
+	// long-running bot. Without it the job reads its whole input and only
+	// alert dedup applies: the mode of a one-shot scan.
+	Stateful bool
+	// SeenRetention overrides DefaultSeenRetention when positive.
+	SeenRetention time.Duration
+}
+
+// Result is what one poll did.
+type Result struct {
+	Source    string
+	Events    int
+	Skipped   int // events already processed before
+	Malformed []sources.Malformed
+	// MalformedCount counts all malformed records; Malformed keeps the first
+	// MaxMalformedKept.
+	MalformedCount int
+	Findings       []detectors.Finding
+	Ingest         IngestResult
+	DetectErrors   int
+}
+
+// Run polls the source once. The findings, the detector state, the IDs of
+// the events read and the new checkpoint commit in one transaction, so a
+// crash at any point either keeps all of them or none, and the next poll
+// reads the same events again without storing anything twice.
+func (j *Job) Run(ctx context.Context) (*Result, error) {
+	log := j.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	name := j.Source.Name()
+	res := &Result{Source: name}
+	db := j.Alerts.DB()
+	now := j.Alerts.now()
+	var cp []byte
+	seen := map[string]bool{}
+	var err error
+	if j.Stateful {
+		if cp, err = j.Sources.Checkpoint(name); err != nil {
+			return res, fmt.Errorf("source %s: read checkpoint: %w", name, err)
+		}
+	}
+	var newIDs []string
+	var latest time.Time
+	sink := sources.FuncSink{
+		OnEvent: func(ctx context.Context, ev *sources.Event) error {
+			if j.Stateful {
+				if seen[ev.ID] || j.wasSeen(db, name, ev.ID) {
+					res.Skipped++
+					return nil
+				}
+				seen[ev.ID] = true
+				newIDs = append(newIDs, ev.ID)
+			}
+			res.Events++
+			if ev.Time.After(latest) {
+				latest = ev.Time
+			}
+			fs, err := j.Detectors.Detect(ctx, ev)
+			if err != nil {
+				res.DetectErrors++
+				log.Warn("detector error", "source", name, "event", ev.ID, "err", err)
+			}
+			res.Findings = append(res.Findings, fs...)
+			return nil
+		},
+		OnMalformed: func(m sources.Malformed) {
+			res.MalformedCount++
+			if len(res.Malformed) < MaxMalformedKept {
+				res.Malformed = append(res.Malformed, m)
+			}
+			log.Warn("malformed record", "source", name, "where", m.Where, "line", m.Line, "offset", m.Offset, "reason", m.Reason)
+		},
+	}
+	next, fetchErr := j.Source.Fetch(ctx, cp, sink)
+	// Store what was found even when the fetch failed part-way: the
+	// checkpoint is not advanced then, so the window is read again and the
+	// stored findings dedup.
+	err = db.Update(func(tx *bolt.Tx) error {
+		ing, err := j.Alerts.Ingest(tx, res.Findings)
+		if err != nil {
+			return err
+		}
+		res.Ingest = ing
+		if !j.Stateful {
+			return nil
+		}
+		if err := j.Detectors.Save(tx); err != nil {
+			return err
+		}
+		if err := j.markSeen(tx, name, newIDs, now); err != nil {
+			return err
+		}
+		if fetchErr == nil {
+			return sources.PutCheckpoint(tx, name, next)
+		}
+		return nil
+	})
+	if err != nil {
+		return res, fmt.Errorf("source %s: store findings: %w", name, err)
+	}
+	herr := j.Sources.UpdateHealth(name, func(h *sources.Health) {
+		h.LastPoll = now
+		h.Events += int64(res.Events)
+		h.Malformed += int64(res.MalformedCount)
+		if latest.After(h.LastEvent) {
+			h.LastEvent = latest
+		}
+		if fetchErr != nil {
+			h.LastError = fetchErr.Error()
+			return
+		}
+		h.LastError, h.Permanent = "", false
+		h.LastSuccess = now
+		if !h.LastEvent.IsZero() {
+			h.Lag = now.Sub(h.LastEvent)
+		}
+	})
+	if herr != nil {
+		log.Warn("update source health", "source", name, "err", herr)
+	}
+	if fetchErr != nil {
+		return res, fmt.Errorf("source %s: %w", name, fetchErr)
+	}
+	return res, nil
+}
+
+func seenKey(source, id string) []byte { return []byte(source + "\x00" + id) }
+
+func (j *Job) wasSeen(db *bolt.DB, source, id string) bool {
+	found := false
+	_ = db.View(func(tx *bolt.Tx) error {
+		if b := tx.Bucket(bucketSeen); b != nil {
+			found = b.Get(seenKey(source, id)) != nil
+		}
+		return nil
+	})
+	return found
+}
+
+func (j *Job) markSeen(tx *bolt.Tx, source string, ids []string, now time.Time) error {
+	b, err := tx.CreateBucketIfNotExists(bucketSeen)
+	if err != nil {
+		return err
+	}
+	stamp, _ := json.Marshal(now.Unix())
+	for _, id := range ids {
+		if err := b.Put(seenKey(source, id), stamp); err != nil {
+			return err
+		}
+	}
+	retention := j.SeenRetention
+	if retention <= 0 {
+		retention = DefaultSeenRetention
+	}
+	cutoff := now.Add(-retention).Unix()
+	// Prune a bounded number of expired entries per poll.
+	c := b.Cursor()
+	pruned := 0
+	for k, v := c.First(); k != nil && pruned < 10000; k, v = c.Next() {
+		var ts int64
+		if json.Unmarshal(v, &ts) == nil && ts < cutoff {
+			if err := c.Delete(); err != nil {
+				return err
+			}
+			pruned++
+		}
+	}
+	return nil
+}

@@ -1,0 +1,446 @@
+package workflows
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/trailhound/trailhound/detectors"
+)
+
+var (
+	bucketAlerts       = []byte("workflows.alerts")
+	bucketFingerprints = []byte("workflows.fingerprints")
+	bucketGroups       = []byte("workflows.groups")
+	bucketAudit        = []byte("workflows.audit")
+	bucketOutbox       = []byte("workflows.outbox")
+)
+
+// DefaultGroupWindow is how long after its last finding an open alert still
+// absorbs similar findings.
+const DefaultGroupWindow = 24 * time.Hour
+
+// SystemActor is the actor recorded for changes the bot makes itself.
+const SystemActor = "trailhound"
+
+// Store keeps alerts, the audit log and the outbox in bbolt. All state
+// changes go through its methods, each in one transaction, and each leaves
+// an audit entry.
+type Store struct {
+	db *bolt.DB
+	// Now returns the current time; tests replace it.
+	Now func() time.Time
+	// GroupWindow overrides DefaultGroupWindow when positive.
+	GroupWindow time.Duration
+}
+
+// NewStore creates the workflow buckets if needed.
+func NewStore(db *bolt.DB) (*Store, error) {
+	err := db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketAlerts, bucketFingerprints, bucketGroups, bucketAudit, bucketOutbox} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("workflows: create buckets: %w", err)
+	}
+	return &Store{db: db, Now: time.Now}, nil
+}
+
+// DB returns the underlying database.
+func (s *Store) DB() *bolt.DB { return s.db }
+
+func (s *Store) now() time.Time { return s.Now().UTC() }
+
+// IngestResult says what storing a batch of findings did.
+type IngestResult struct {
+	// New are alerts created by the batch.
+	New []Alert
+	// Grouped are existing alerts whose count grew.
+	Grouped []Alert
+	// Duplicates counts findings already stored before.
+	Duplicates int
+}
+
+// Ingest stores findings in tx: a finding whose fingerprint is known is a
+// duplicate and ignored; one whose group key belongs to an alert that is
+// not resolved and was last seen within the group window raises that
+// alert's count; any other becomes a new alert. New alerts and grouped
+// repeats are queued in the outbox in the same transaction.
+func (s *Store) Ingest(tx *bolt.Tx, findings []detectors.Finding) (IngestResult, error) {
+	var res IngestResult
+	now := s.now()
+	window := s.GroupWindow
+	if window <= 0 {
+		window = DefaultGroupWindow
+	}
+	fps, groups, alerts := tx.Bucket(bucketFingerprints), tx.Bucket(bucketGroups), tx.Bucket(bucketAlerts)
+	touched := map[string]int{} // alert id -> index in res.Grouped
+	for _, f := range findings {
+		if f.Fingerprint == "" || f.GroupKey == "" {
+			return res, fmt.Errorf("workflows: finding of rule %q has no fingerprint or group key", f.RuleID)
+		}
+		if fps.Get([]byte(f.Fingerprint)) != nil {
+			res.Duplicates++
+			continue
+		}
+		if id := groups.Get([]byte(f.GroupKey)); id != nil {
+			a, err := getAlert(tx, string(id))
+			if err != nil {
+				return res, err
+			}
+			if a.State != StateResolved && absDuration(f.Time.Sub(a.LastSeen)) <= window {
+				a.Count++
+				if f.Time.After(a.LastSeen) {
+					a.LastSeen = f.Time
+				}
+				if f.Severity > a.Severity {
+					a.Severity = f.Severity
+				}
+				a.UpdatedAt = now
+				if err := putAlert(tx, a); err != nil {
+					return res, err
+				}
+				if err := fps.Put([]byte(f.Fingerprint), []byte(a.ID)); err != nil {
+					return res, err
+				}
+				if i, ok := touched[a.ID]; ok {
+					res.Grouped[i] = *a
+				} else if !isNew(res.New, a.ID) {
+					touched[a.ID] = len(res.Grouped)
+					res.Grouped = append(res.Grouped, *a)
+				} else {
+					replaceNew(res.New, *a)
+				}
+				continue
+			}
+		}
+		seq, err := alerts.NextSequence()
+		if err != nil {
+			return res, err
+		}
+		a := &Alert{
+			ID:        "TH-" + strconv.FormatUint(seq, 10),
+			State:     StateNew,
+			Severity:  f.Severity,
+			Finding:   f,
+			Count:     1,
+			FirstSeen: f.Time,
+			LastSeen:  f.Time,
+			CreatedAt: now,
+			UpdatedAt: now,
+		}
+		if err := putAlert(tx, a); err != nil {
+			return res, err
+		}
+		if err := fps.Put([]byte(f.Fingerprint), []byte(a.ID)); err != nil {
+			return res, err
+		}
+		if err := groups.Put([]byte(f.GroupKey), []byte(a.ID)); err != nil {
+			return res, err
+		}
+		if err := appendAudit(tx, AuditEntry{Time: now, Actor: SystemActor, AlertID: a.ID, Action: "created", To: string(StateNew), Note: f.RuleID + ": " + f.Title}); err != nil {
+			return res, err
+		}
+		res.New = append(res.New, *a)
+	}
+	for _, a := range res.New {
+		if err := enqueue(tx, now, a.ID, NotifyNew); err != nil {
+			return res, err
+		}
+	}
+	for _, a := range res.Grouped {
+		if err := appendAudit(tx, AuditEntry{Time: now, Actor: SystemActor, AlertID: a.ID, Action: "grouped", Note: fmt.Sprintf("count %d", a.Count)}); err != nil {
+			return res, err
+		}
+		if a.State == StateSuppressed {
+			continue
+		}
+		if err := enqueue(tx, now, a.ID, NotifyRepeat); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+func isNew(as []Alert, id string) bool {
+	for _, a := range as {
+		if a.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+func replaceNew(as []Alert, a Alert) {
+	for i := range as {
+		if as[i].ID == a.ID {
+			as[i] = a
+		}
+	}
+}
+
+func absDuration(d time.Duration) time.Duration {
+	if d < 0 {
+		return -d
+	}
+	return d
+}
+
+// Get returns one alert.
+func (s *Store) Get(id string) (Alert, error) {
+	var a *Alert
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		a, err = getAlert(tx, id)
+		return err
+	})
+	if err != nil {
+		return Alert{}, err
+	}
+	return *a, nil
+}
+
+func getAlert(tx *bolt.Tx, id string) (*Alert, error) {
+	v := tx.Bucket(bucketAlerts).Get([]byte(id))
+	if v == nil {
+		return nil, fmt.Errorf("alert %s: %w", id, ErrNotFound)
+	}
+	var a Alert
+	if err := json.Unmarshal(v, &a); err != nil {
+		return nil, fmt.Errorf("workflows: alert %s is corrupt: %w", id, err)
+	}
+	return &a, nil
+}
+
+func putAlert(tx *bolt.Tx, a *Alert) error {
+	v, err := json.Marshal(a)
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(bucketAlerts).Put([]byte(a.ID), v)
+}
+
+// Change is a request to act on an alert.
+type Change struct {
+	AlertID string
+	Action  Action
+	// Actor is who acts, as "slack:U123", "discord:456" or "cli:alice".
+	Actor string
+	Note  string
+	// Until ends a suppression; zero means 24 hours from now.
+	Until time.Time
+}
+
+// Apply performs a lifecycle action on an alert, records it in the audit
+// log and queues a message update, all in one transaction. It returns the
+// alert as changed.
+func (s *Store) Apply(c Change) (Alert, error) {
+	var out Alert
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		a, err := s.apply(tx, c)
+		if err != nil {
+			return err
+		}
+		out = *a
+		return nil
+	})
+	return out, err
+}
+
+func (s *Store) apply(tx *bolt.Tx, c Change) (*Alert, error) {
+	now := s.now()
+	a, err := getAlert(tx, c.AlertID)
+	if err != nil {
+		return nil, err
+	}
+	to, err := transition(a.State, c.Action)
+	if err != nil {
+		return nil, fmt.Errorf("alert %s: %w", a.ID, err)
+	}
+	from := a.State
+	a.State = to
+	a.LastActor, a.LastAction, a.UpdatedAt = c.Actor, c.Action, now
+	switch c.Action {
+	case ActionAcknowledge:
+		if a.AcknowledgedAt.IsZero() {
+			a.AcknowledgedAt = now
+		}
+	case ActionEscalate:
+		a.EscalationLevel++
+	case ActionResolve:
+		a.Resolution, a.ResolvedAt = "fixed", now
+	case ActionFalsePositive:
+		a.Resolution, a.ResolvedAt = "false_positive", now
+	case ActionSuppress:
+		until := c.Until
+		if until.IsZero() {
+			until = now.Add(24 * time.Hour)
+		}
+		a.SuppressedUntil = until
+	case ActionReopen:
+		a.Resolution, a.ResolvedAt, a.SuppressedUntil = "", time.Time{}, time.Time{}
+	}
+	if err := putAlert(tx, a); err != nil {
+		return nil, err
+	}
+	note := c.Note
+	if c.Action == ActionSuppress {
+		note = strings.TrimSpace(note + " (until " + a.SuppressedUntil.Format(time.RFC3339) + ")")
+	}
+	if err := appendAudit(tx, AuditEntry{Time: now, Actor: c.Actor, AlertID: a.ID, Action: string(c.Action), From: string(from), To: string(to), Note: note}); err != nil {
+		return nil, err
+	}
+	if err := enqueue(tx, now, a.ID, NotifyUpdate); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// Filter selects alerts. Zero fields match everything.
+type Filter struct {
+	// Since keeps alerts last seen at or after it.
+	Since       time.Time
+	MinSeverity detectors.Severity
+	RuleID      string
+	Account     string
+	// States keeps alerts in one of these states.
+	States []State
+	// Limit caps the result; 0 means no cap.
+	Limit int
+}
+
+func (f Filter) match(a *Alert) bool {
+	if !f.Since.IsZero() && a.LastSeen.Before(f.Since) {
+		return false
+	}
+	if a.Severity < f.MinSeverity {
+		return false
+	}
+	if f.RuleID != "" && a.Finding.RuleID != f.RuleID {
+		return false
+	}
+	if f.Account != "" && a.Finding.Account != f.Account {
+		return false
+	}
+	if len(f.States) > 0 {
+		ok := false
+		for _, s := range f.States {
+			ok = ok || a.State == s
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// List returns the alerts matching f, most severe first, then newest.
+func (s *Store) List(f Filter) ([]Alert, error) {
+	var out []Alert
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketAlerts).ForEach(func(k, v []byte) error {
+			var a Alert
+			if err := json.Unmarshal(v, &a); err != nil {
+				return fmt.Errorf("workflows: alert %s is corrupt: %w", k, err)
+			}
+			if f.match(&a) {
+				out = append(out, a)
+			}
+			return nil
+		})
+	})
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Severity != out[j].Severity {
+			return out[i].Severity > out[j].Severity
+		}
+		return out[i].LastSeen.After(out[j].LastSeen)
+	})
+	if f.Limit > 0 && len(out) > f.Limit {
+		out = out[:f.Limit]
+	}
+	return out, err
+}
+
+// FindByFingerprint returns the alert a finding was stored in.
+func (s *Store) FindByFingerprint(fp string) (Alert, error) {
+	var a *Alert
+	err := s.db.View(func(tx *bolt.Tx) error {
+		id := tx.Bucket(bucketFingerprints).Get([]byte(fp))
+		if id == nil {
+			return fmt.Errorf("fingerprint %s: %w", fp, ErrNotFound)
+		}
+		var err error
+		a, err = getAlert(tx, string(id))
+		return err
+	})
+	if err != nil {
+		return Alert{}, err
+	}
+	return *a, nil
+}
+
+func appendAudit(tx *bolt.Tx, e AuditEntry) error {
+	b := tx.Bucket(bucketAudit)
+	seq, err := b.NextSequence()
+	if err != nil {
+		return err
+	}
+	e.Seq = seq
+	v, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	return b.Put(u64(seq), v)
+}
+
+// AppendAudit records an entry in the caller's transaction, for changes
+// made outside Store (tasks, silences, refused actions).
+func AppendAudit(tx *bolt.Tx, e AuditEntry) error {
+	if _, err := tx.CreateBucketIfNotExists(bucketAudit); err != nil {
+		return err
+	}
+	return appendAudit(tx, e)
+}
+
+// Audit records an entry in its own transaction.
+func (s *Store) Audit(e AuditEntry) error {
+	if e.Time.IsZero() {
+		e.Time = s.now()
+	}
+	return s.db.Update(func(tx *bolt.Tx) error { return appendAudit(tx, e) })
+}
+
+// AuditLog returns the audit entries of one alert (all entries when
+// alertID is empty), oldest first.
+func (s *Store) AuditLog(alertID string) ([]AuditEntry, error) {
+	var out []AuditEntry
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketAudit).ForEach(func(_, v []byte) error {
+			var e AuditEntry
+			if err := json.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("workflows: audit entry is corrupt: %w", err)
+			}
+			if alertID == "" || e.AlertID == alertID {
+				out = append(out, e)
+			}
+			return nil
+		})
+	})
+	return out, err
+}
+
+func u64(v uint64) []byte {
+	b := make([]byte, 8)
+	binary.BigEndian.PutUint64(b, v)
+	return b
+}
