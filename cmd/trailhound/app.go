@@ -26,6 +26,79 @@ var sourceKinds = map[string]func(a *app, sc configs.SourceConfig) (sources.Sour
 	"file": newFileSource,
 }
 
+// detectorsConfig is the detectors section of the config file: a list of
+// detector ids to turn off, and one subsection per detector kind.
+type detectorsConfig struct {
+	// Disable lists detector ids to turn off.
+	Disable []string `yaml:"disable"`
+	// Builtin tunes the built-in Go detectors.
+	Builtin configs.Section `yaml:"builtin"`
+}
+
+// detectorKinds builds each kind of detector from its subsection of the
+// detectors config: adding a detector package is one field above and one
+// line here.
+var detectorKinds = []struct {
+	name    string
+	section func(c *detectorsConfig) configs.Section
+	build   func(a *app, sec configs.Section) ([]detectors.Detector, error)
+}{
+	{"builtin", func(c *detectorsConfig) configs.Section { return c.Builtin }, buildBuiltin},
+}
+
+// buildDetectors decodes the detectors section and builds every detector,
+// with state loaded from the database, minus the disabled ones.
+func (a *app) buildDetectors() (*detectors.Engine, error) {
+	var dc detectorsConfig
+	if err := a.cfg.Detectors.Decode(&dc); err != nil {
+		return nil, err
+	}
+	var all []detectors.Detector
+	for _, k := range detectorKinds {
+		ds, err := k.build(a, k.section(&dc))
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, ds...)
+	}
+	known := map[string]bool{}
+	for _, d := range all {
+		known[d.ID()] = true
+	}
+	off := map[string]bool{}
+	for _, id := range dc.Disable {
+		if !known[id] {
+			return nil, a.cfg.Detectors.Errorf("disable", "unknown detector %q", id)
+		}
+		off[id] = true
+	}
+	var on []detectors.Detector
+	for _, d := range all {
+		if !off[d.ID()] {
+			on = append(on, d)
+		}
+	}
+	return detectors.NewEngine(on...), nil
+}
+
+func buildBuiltin(a *app, sec configs.Section) ([]detectors.Detector, error) {
+	var cfg struct {
+		// FailedSignins tunes the failed console sign-in burst detector.
+		FailedSignins struct {
+			Threshold int              `yaml:"threshold"`
+			Window    configs.Duration `yaml:"window"`
+		} `yaml:"failed_signins"`
+	}
+	if err := sec.Decode(&cfg); err != nil {
+		return nil, err
+	}
+	failed, err := detectors.NewFailedSignins(a.db, cfg.FailedSignins.Threshold, cfg.FailedSignins.Window.D())
+	if err != nil {
+		return nil, err
+	}
+	return []detectors.Detector{detectors.RootUse{}, detectors.ConsoleNoMFA{}, failed}, nil
+}
+
 // notifierKinds maps a notify section to its constructor: adding a chat
 // platform is one line here. A constructor returns nil when its section is
 // absent.
@@ -91,7 +164,7 @@ func openApp(e *env, cfg *configs.Config) (*app, error) {
 		db.Close()
 		return nil, err
 	}
-	if a.engine, err = detectors.Build(cfg.Detectors, db); err != nil {
+	if a.engine, err = a.buildDetectors(); err != nil {
 		db.Close()
 		return nil, err
 	}
