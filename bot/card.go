@@ -37,9 +37,10 @@ type Card struct {
 	Status string
 	// Count is how many similar findings the alert groups.
 	Count int
-	// Actions are the buttons to offer, in order; empty once the alert is
-	// closed.
-	Actions []workflows.Action
+	// Buttons are the actions to offer, in order.
+	Buttons []Button
+	// Tasks summarise the alert's remediation tasks, one line each.
+	Tasks []string
 }
 
 // SeverityColour maps severities to colours.
@@ -92,11 +93,25 @@ func CardFor(a workflows.Alert) Card {
 		add("Event ID", f.EventIDs[0])
 	}
 	c.Status = StatusLine(a)
-	if a.State.Open() {
-		c.Actions = []workflows.Action{workflows.ActionAcknowledge, workflows.ActionEscalate, workflows.ActionSuppress, workflows.ActionResolve, workflows.ActionFalsePositive}
-		if a.State == workflows.StateAcknowledged {
-			c.Actions = c.Actions[1:]
+	c.Buttons = ButtonsFor(a)
+	return c
+}
+
+// WithTasks adds one summary line per task to the card.
+func (c Card) WithTasks(tasks []workflows.Task, now time.Time) Card {
+	c.Tasks = nil
+	for _, t := range tasks {
+		line := fmt.Sprintf("%s %s: %s", t.ID, t.Status, t.Title)
+		if t.Assignee != "" {
+			line += ", assigned to " + t.Assignee
 		}
+		if !t.Due.IsZero() {
+			line += ", due " + t.Due.Format("2006-01-02")
+			if t.Overdue(now) {
+				line += " (overdue)"
+			}
+		}
+		c.Tasks = append(c.Tasks, line)
 	}
 	return c
 }

@@ -41,6 +41,8 @@ type Config struct {
 	Workflows Section `yaml:"workflows"`
 	// Dispatch is the cron schedule on which the outbox is retried.
 	Dispatch string `yaml:"dispatch_schedule"`
+	// HTTP configures the listener for chat webhooks, health and metrics.
+	HTTP HTTPConfig `yaml:"http"`
 
 	// File is the path the config was read from, or DemoName.
 	File string `yaml:"-"`
@@ -50,6 +52,13 @@ type Config struct {
 	// FS is set when the config is the embedded default: file sources then
 	// read the bundled samples from it.
 	FS fs.FS `yaml:"-"`
+}
+
+// HTTPConfig configures `trailhound run`'s HTTP listener: Slack and
+// Discord interaction endpoints, /healthz, /readyz and /metrics.
+type HTTPConfig struct {
+	// Listen is the address, e.g. ":8080"; empty turns the listener off.
+	Listen string `yaml:"listen"`
 }
 
 // LogConfig configures logging.

@@ -84,6 +84,19 @@ func (s *Store) Ingest(tx *bolt.Tx, findings []detectors.Finding) (IngestResult,
 		window = DefaultGroupWindow
 	}
 	fps, groups, alerts := tx.Bucket(bucketFingerprints), tx.Bucket(bucketGroups), tx.Bucket(bucketAlerts)
+	active, err := silences(tx, now)
+	if err != nil {
+		return res, err
+	}
+	mutedBy := func(f *detectors.Finding) *Silence {
+		for i := range active {
+			if active[i].Matches(f) {
+				active[i].Matched++
+				return &active[i]
+			}
+		}
+		return nil
+	}
 	touched := map[string]int{} // alert id -> index in res.Grouped
 	for _, f := range findings {
 		if f.Fingerprint == "" || f.GroupKey == "" {
@@ -139,6 +152,12 @@ func (s *Store) Ingest(tx *bolt.Tx, findings []detectors.Finding) (IngestResult,
 			CreatedAt: now,
 			UpdatedAt: now,
 		}
+		note := f.RuleID + ": " + f.Title
+		if sl := mutedBy(&f); sl != nil {
+			a.State, a.SuppressedUntil = StateSuppressed, sl.ExpiresAt
+			a.LastActor, a.LastAction = sl.CreatedBy, ActionSuppress
+			note += " (muted by silence " + sl.ID + ")"
+		}
 		if err := putAlert(tx, a); err != nil {
 			return res, err
 		}
@@ -148,12 +167,22 @@ func (s *Store) Ingest(tx *bolt.Tx, findings []detectors.Finding) (IngestResult,
 		if err := groups.Put([]byte(f.GroupKey), []byte(a.ID)); err != nil {
 			return res, err
 		}
-		if err := appendAudit(tx, AuditEntry{Time: now, Actor: SystemActor, AlertID: a.ID, Action: "created", To: string(StateNew), Note: f.RuleID + ": " + f.Title}); err != nil {
+		if err := appendAudit(tx, AuditEntry{Time: now, Actor: SystemActor, AlertID: a.ID, Action: "created", To: string(a.State), Note: note}); err != nil {
 			return res, err
 		}
 		res.New = append(res.New, *a)
 	}
+	for _, sl := range active {
+		if sl.Matched > 0 {
+			if err := putSilence(tx, &sl); err != nil {
+				return res, err
+			}
+		}
+	}
 	for _, a := range res.New {
+		if a.State == StateSuppressed {
+			continue
+		}
 		if err := enqueue(tx, now, a.ID, NotifyNew); err != nil {
 			return res, err
 		}
@@ -286,7 +315,26 @@ func (s *Store) apply(tx *bolt.Tx, c Change) (*Alert, error) {
 		if until.IsZero() {
 			until = now.Add(24 * time.Hour)
 		}
+		if !until.After(now) || until.Sub(now) > MaxSilence {
+			return nil, fmt.Errorf("alert %s: suppression must end between now and %d days from now", a.ID, int(MaxSilence.Hours()/24))
+		}
 		a.SuppressedUntil = until
+		// Similar findings that would open new alerts are muted too.
+		b, err := tx.CreateBucketIfNotExists(bucketSilences)
+		if err != nil {
+			return nil, err
+		}
+		seq, err := b.NextSequence()
+		if err != nil {
+			return nil, err
+		}
+		sl := Silence{ID: "S-" + strconv.FormatUint(seq, 10), GroupKey: a.Finding.GroupKey, RuleID: a.Finding.RuleID, Reason: c.Note, CreatedBy: c.Actor, CreatedAt: now, ExpiresAt: until}
+		if sl.Reason == "" {
+			sl.Reason = "similar to " + a.ID
+		}
+		if err := putSilence(tx, &sl); err != nil {
+			return nil, err
+		}
 	case ActionReopen:
 		a.Resolution, a.ResolvedAt, a.SuppressedUntil = "", time.Time{}, time.Time{}
 	}

@@ -12,6 +12,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/trailhound/trailhound/bot"
 	"github.com/trailhound/trailhound/bot/terminal"
 	"github.com/trailhound/trailhound/configs"
 	"github.com/trailhound/trailhound/detectors"
@@ -250,6 +251,11 @@ func colorOK(w io.Writer, e *env) bool {
 	}
 	fi, err := f.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// botService is the chat core shared by the Slack and Discord adapters.
+func (a *app) botService() *bot.Service {
+	return &bot.Service{Store: a.alerts, Health: a.srcStore.Health, Now: a.now, Log: a.log}
 }
 
 // dispatch delivers the outbox, logging what could not be delivered.

@@ -3,13 +3,16 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"os/signal"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/robfig/cron/v3"
 
+	"github.com/trailhound/trailhound/bot"
 	"github.com/trailhound/trailhound/configs"
 	"github.com/trailhound/trailhound/workflows"
 )
@@ -53,6 +56,34 @@ func cmdRun(e *env, args []string) int {
 
 	// Deliver what an earlier run left in the outbox before reading more.
 	a.dispatch(ctx, notifiers)
+
+	// Chat adapters receive interactions and slash commands; those using
+	// HTTP share one listener with the health endpoints.
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	svc := a.botService()
+	for _, n := range notifiers {
+		if ad, ok := n.(bot.Adapter); ok {
+			if err := ad.Start(ctx, svc, mux); err != nil {
+				return fail(e, "%s: %v", n.Name(), err)
+			}
+		}
+	}
+	if cfg.HTTP.Listen != "" {
+		srv := &http.Server{Addr: cfg.HTTP.Listen, Handler: mux, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 64 << 10}
+		go func() {
+			a.log.Info("http listening", "addr", cfg.HTTP.Listen)
+			if err := srv.ListenAndServe(); err != nil && err != http.ErrServerClosed {
+				a.log.Error("http server", "err", err)
+				stop()
+			}
+		}()
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(sctx)
+		}()
+	}
 
 	// One lock per source so a slow poll is never overlapped by the next.
 	poll := func(job *workflows.Job, mu *sync.Mutex) {

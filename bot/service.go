@@ -1,0 +1,373 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/trailhound/trailhound/sources"
+	"github.com/trailhound/trailhound/workflows"
+)
+
+// Reply is the platform-neutral answer to a command or action.
+type Reply struct {
+	// Text uses only `code` spans and • bullets, which both Slack and
+	// Discord render.
+	Text string
+	// Ephemeral replies are shown only to the user who asked.
+	Ephemeral bool
+	// Card, when set, is shown below the text.
+	Card *Card
+	// Refused is set when the user's role does not allow the request.
+	Refused bool
+	// Alert is the alert the request changed, if any, so the adapter can
+	// redraw its message at once.
+	Alert *workflows.Alert
+}
+
+// Service carries out chat commands and card actions against the workflow
+// store, checking the user's role first. Both chat adapters share it.
+type Service struct {
+	Store *workflows.Store
+	// Health returns source health for `sources`; nil hides the command.
+	Health func() ([]sources.Health, error)
+	// Digest renders the review digest for the period; nil hides it.
+	Digest func(ctx context.Context, since time.Duration) (string, error)
+	Now    func() time.Time
+	Log    *slog.Logger
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (s *Service) log() *slog.Logger {
+	if s.Log != nil {
+		return s.Log
+	}
+	return slog.Default()
+}
+
+// commandRole is the least role each command needs.
+var commandRole = map[string]Role{
+	"help": NoRole, "findings": Viewer, "show": Viewer, "tasks": Viewer, "silences": Viewer,
+	"digest": Viewer, "sources": Viewer, "ack": Responder, "escalate": Responder, "task": Responder,
+	"resolve": Analyst, "silence": Analyst, "unsilence": Analyst,
+}
+
+// refuse records a refused request and returns the polite answer.
+func (s *Service) refuse(id Identity, role Role, what, alertID string) Reply {
+	if err := s.Store.Audit(workflows.AuditEntry{Actor: id.Actor(), AlertID: alertID, Action: "refused", Note: fmt.Sprintf("%s needs a higher role than %s", what, role)}); err != nil {
+		s.log().Error("audit refused request", "actor", id.Actor(), "err", err)
+	}
+	s.log().Info("refused chat request", "actor", id.Actor(), "role", role.String(), "request", what)
+	return Reply{Ephemeral: true, Refused: true, Text: fmt.Sprintf("Sorry, your role (%s) does not allow you to %s. Ask a Trailhound admin to add you to the right role.", role, what)}
+}
+
+// Run carries out a slash command.
+func (s *Service) Run(ctx context.Context, id Identity, role Role, c Command) Reply {
+	if need := commandRole[c.Name]; role < need {
+		return s.refuse(id, role, "use `"+c.Name+"`", c.ID)
+	}
+	r, err := s.run(ctx, id, role, c)
+	if err != nil {
+		return s.failure(id, c.Name, err)
+	}
+	return r
+}
+
+// failure turns an error into a chat answer: what the user can act on is
+// said plainly; anything else is logged and summarised.
+func (s *Service) failure(id Identity, what string, err error) Reply {
+	switch {
+	case errors.Is(err, workflows.ErrNotFound):
+		return Reply{Ephemeral: true, Text: "Not found: " + userError(err) + "."}
+	case errors.Is(err, workflows.ErrInvalidTransition):
+		return Reply{Ephemeral: true, Text: "That is not possible now: " + userError(err) + "."}
+	}
+	s.log().Error("chat request failed", "actor", id.Actor(), "request", what, "err", err)
+	return Reply{Ephemeral: true, Text: "Something went wrong on our side; the error is logged. Please try again."}
+}
+
+// userError drops wrapping prefixes meant for logs.
+func userError(err error) string {
+	msg := err.Error()
+	msg = strings.ReplaceAll(msg, ": "+workflows.ErrInvalidTransition.Error(), "")
+	msg = strings.ReplaceAll(msg, workflows.ErrInvalidTransition.Error()+": ", "")
+	return msg
+}
+
+func (s *Service) run(ctx context.Context, id Identity, role Role, c Command) (Reply, error) {
+	now := s.now()
+	switch c.Name {
+	case "help":
+		return Reply{Ephemeral: true, Text: HelpText()}, nil
+	case "findings":
+		f := workflows.Filter{MinSeverity: c.MinSeverity, RuleID: c.RuleID, Account: c.Account, Limit: 20}
+		since := c.Since
+		if since == 0 {
+			since = 24 * time.Hour
+		}
+		f.Since = now.Add(-since)
+		switch c.State {
+		case "":
+		case "open":
+			f.States = []workflows.State{workflows.StateNew, workflows.StateAcknowledged, workflows.StateEscalated}
+		default:
+			f.States = []workflows.State{workflows.State(c.State)}
+		}
+		alerts, err := s.Store.List(f)
+		if err != nil {
+			return Reply{}, err
+		}
+		return Reply{Ephemeral: true, Text: FindingsText(alerts, since)}, nil
+	case "show":
+		a, err := s.Store.Get(c.ID)
+		if err != nil {
+			return Reply{}, err
+		}
+		tasks, err := s.Store.ListTasks(workflows.TaskFilter{AlertID: a.ID})
+		if err != nil {
+			return Reply{}, err
+		}
+		card := CardFor(a).WithTasks(tasks, now)
+		return Reply{Ephemeral: true, Card: &card}, nil
+	case "ack", "escalate", "resolve":
+		op := map[string]Op{"ack": OpAcknowledge, "escalate": OpEscalate, "resolve": OpResolve}[c.Name]
+		return s.Do(ctx, id, role, op, c.ID, OpOptions{Note: c.Reason}), nil
+	case "tasks":
+		f := workflows.TaskFilter{}
+		switch c.Scope {
+		case "mine":
+			f.Assignee, f.OpenOnly = id.Actor(), true
+		case "open":
+			f.OpenOnly = true
+		case "overdue":
+			f.OverdueAt = now
+		}
+		tasks, err := s.Store.ListTasks(f)
+		if err != nil {
+			return Reply{}, err
+		}
+		return Reply{Ephemeral: true, Text: TasksText(tasks, c.Scope, now)}, nil
+	case "task":
+		if c.TaskStatus == "" {
+			t, err := s.Store.GetTask(c.ID)
+			if err != nil {
+				return Reply{}, err
+			}
+			return Reply{Ephemeral: true, Text: TasksText([]workflows.Task{t}, "", now)}, nil
+		}
+		t, err := s.Store.SetTaskStatus(c.ID, c.TaskStatus, id.Actor(), c.Reason)
+		if err != nil {
+			return Reply{}, err
+		}
+		return Reply{Text: fmt.Sprintf("%s set task `%s` to %s.", id.Mention(), t.ID, t.Status)}, nil
+	case "silence":
+		sl, err := s.Store.CreateSilence(workflows.Silence{RuleID: c.RuleID, Reason: c.Reason}, c.Duration, id.Actor())
+		if err != nil {
+			return Reply{}, err
+		}
+		return Reply{Text: fmt.Sprintf("%s silenced rule `%s` until %s (`%s`). New alerts of this rule are stored but not posted.", id.Mention(), sl.RuleID, sl.ExpiresAt.Format("2006-01-02 15:04 UTC"), sl.ID)}, nil
+	case "unsilence":
+		sl, err := s.Store.ExpireSilence(c.ID, id.Actor())
+		if err != nil {
+			return Reply{}, err
+		}
+		return Reply{Text: fmt.Sprintf("%s ended silence `%s`.", id.Mention(), sl.ID)}, nil
+	case "silences":
+		sls, err := s.Store.Silences(now)
+		if err != nil {
+			return Reply{}, err
+		}
+		return Reply{Ephemeral: true, Text: SilencesText(sls)}, nil
+	case "sources":
+		if s.Health == nil {
+			return Reply{Ephemeral: true, Text: "Source health is not available in this deployment."}, nil
+		}
+		hs, err := s.Health()
+		if err != nil {
+			return Reply{}, err
+		}
+		return Reply{Ephemeral: true, Text: SourcesText(hs, now)}, nil
+	case "digest":
+		if s.Digest == nil {
+			return Reply{Ephemeral: true, Text: "Digests are not configured in this deployment."}, nil
+		}
+		since := c.Since
+		if since == 0 {
+			since = 7 * 24 * time.Hour
+		}
+		text, err := s.Digest(ctx, since)
+		if err != nil {
+			return Reply{}, err
+		}
+		return Reply{Text: text}, nil
+	}
+	return Reply{}, fmt.Errorf("bot: command %q has no handler", c.Name)
+}
+
+// OpOptions carry what a card action needs beyond the alert.
+type OpOptions struct {
+	// Note is free text recorded in the audit log.
+	Note string
+	// SuppressFor is how long "Suppress similar" lasts (default 24h).
+	SuppressFor time.Duration
+	// Task is the remediation task form, for OpTask.
+	Task workflows.TaskInput
+}
+
+// Do performs a card operation on an alert for a user, after checking the
+// user's role. Refusals are audited.
+func (s *Service) Do(_ context.Context, id Identity, role Role, op Op, alertID string, o OpOptions) Reply {
+	need, ok := MinRole[op]
+	if !ok {
+		return Reply{Ephemeral: true, Text: "Unknown action."}
+	}
+	if role < need {
+		return s.refuse(id, role, buttons[op].Label, alertID)
+	}
+	if op == OpTask {
+		in := o.Task
+		in.AlertID = alertID
+		t, err := s.Store.CreateTask(in, id.Actor())
+		if err != nil {
+			return s.failure(id, string(op), err)
+		}
+		a, err := s.Store.Get(alertID)
+		if err != nil {
+			return s.failure(id, string(op), err)
+		}
+		text := fmt.Sprintf("%s opened task `%s` for `%s`", id.Mention(), t.ID, alertID)
+		if t.Assignee != "" {
+			text += ", assigned to " + t.Assignee
+		}
+		if !t.Due.IsZero() {
+			text += ", due " + t.Due.Format("2006-01-02")
+		}
+		return Reply{Text: text + ".", Alert: &a}
+	}
+	ch := workflows.Change{AlertID: alertID, Action: workflowAction[op], Actor: id.Actor(), Note: o.Note}
+	if op == OpSuppress {
+		d := o.SuppressFor
+		if d <= 0 {
+			d = 24 * time.Hour
+		}
+		ch.Until = s.now().Add(d)
+	}
+	a, err := s.Store.Apply(ch)
+	if err != nil {
+		return s.failure(id, string(op), err)
+	}
+	return Reply{Ephemeral: true, Text: fmt.Sprintf("`%s` is now %s.", a.ID, StatusLine(a)), Alert: &a}
+}
+
+// FindingsText lists alerts one per line.
+func FindingsText(alerts []workflows.Alert, since time.Duration) string {
+	if len(alerts) == 0 {
+		return fmt.Sprintf("No alerts in the last %s match.", formatDuration(since))
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "Alerts in the last %s (most severe first):\n", formatDuration(since))
+	for _, a := range alerts {
+		fmt.Fprintf(&b, "• `%s` %s %s: %s, %s", a.ID, strings.ToUpper(a.Severity.String()), a.State, a.Finding.Title, orDash(a.Finding.Principal.Name))
+		if a.Count > 1 {
+			fmt.Fprintf(&b, " (×%d)", a.Count)
+		}
+		fmt.Fprintf(&b, ", last %s\n", a.LastSeen.UTC().Format("01-02 15:04 UTC"))
+	}
+	return b.String()
+}
+
+// TasksText lists tasks one per line.
+func TasksText(tasks []workflows.Task, scope string, now time.Time) string {
+	if len(tasks) == 0 {
+		if scope == "" {
+			return "No tasks."
+		}
+		return "No " + scope + " tasks."
+	}
+	var b strings.Builder
+	for _, t := range tasks {
+		fmt.Fprintf(&b, "• `%s` %s: %s (alert `%s`)", t.ID, t.Status, t.Title, t.AlertID)
+		if t.Assignee != "" {
+			fmt.Fprintf(&b, ", %s", t.Assignee)
+		}
+		if !t.Due.IsZero() {
+			fmt.Fprintf(&b, ", due %s", t.Due.Format("2006-01-02"))
+			if t.Overdue(now) {
+				b.WriteString(" OVERDUE")
+			}
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+// SilencesText lists active silences.
+func SilencesText(sls []workflows.Silence) string {
+	if len(sls) == 0 {
+		return "No active silences."
+	}
+	var b strings.Builder
+	for _, sl := range sls {
+		what := sl.RuleID
+		if what == "" {
+			what = "alerts like " + sl.GroupKey
+		}
+		fmt.Fprintf(&b, "• `%s` %s until %s by %s: %s (%d muted)\n", sl.ID, what, sl.ExpiresAt.Format("2006-01-02 15:04 UTC"), sl.CreatedBy, orDash(sl.Reason), sl.Matched)
+	}
+	return b.String()
+}
+
+// SourcesText summarises source health.
+func SourcesText(hs []sources.Health, now time.Time) string {
+	if len(hs) == 0 {
+		return "No source has been polled yet."
+	}
+	var b strings.Builder
+	for _, h := range hs {
+		status := "ok"
+		if h.LastError != "" {
+			status = "ERROR: " + truncate(h.LastError, 200)
+			if h.Permanent {
+				status += " (needs a fix, retrying will not help)"
+			}
+		}
+		last := "never"
+		if !h.LastSuccess.IsZero() {
+			last = formatDuration(now.Sub(h.LastSuccess).Round(time.Second)) + " ago"
+		}
+		fmt.Fprintf(&b, "• `%s` %s, last success %s, %d events\n", h.Source, status, last, h.Events)
+	}
+	return b.String()
+}
+
+func formatDuration(d time.Duration) string {
+	if d >= 48*time.Hour && d%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	}
+	s := d.String()
+	s = strings.TrimSuffix(s, "0s")
+	s = strings.TrimSuffix(s, "0m")
+	if s == "" {
+		return "0s"
+	}
+	return s
+}
+
+// Adapter is a chat platform's inbound side: interactions, slash commands
+// and events. `trailhound run` starts every notifier that implements it.
+type Adapter interface {
+	// Start registers the adapter's HTTP endpoints on mux (when it has any)
+	// and starts its other receivers (Slack Socket Mode, Discord gateway).
+	// It returns when setup fails; receivers run until ctx ends.
+	Start(ctx context.Context, svc *Service, mux *http.ServeMux) error
+}
