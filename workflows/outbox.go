@@ -23,7 +23,26 @@ const (
 	NotifyRepeat NotifyKind = "repeat"
 	// NotifyUpdate redraws the alert's message after a state change.
 	NotifyUpdate NotifyKind = "update"
+	// NotifyEscalate posts the alert again to the escalation target
+	// (Channel, Mentions or DirectTo), leaving the original message.
+	NotifyEscalate NotifyKind = "escalate"
+	// NotifyAskActor asks the person who performed the action, by direct
+	// message, whether it was them.
+	NotifyAskActor NotifyKind = "ask_actor"
+	// NotifyReminder is a text reminder about a task (Text, to DirectTo or
+	// Channel).
+	NotifyReminder NotifyKind = "reminder"
+	// NotifyDigest is a review digest (Text and an optional chart
+	// Attachment) for Channel.
+	NotifyDigest NotifyKind = "digest"
 )
+
+// Attachment is a file sent with a message, such as a digest chart.
+type Attachment struct {
+	Name        string
+	ContentType string
+	Data        []byte
+}
 
 // Notification is one outbox item handed to a notifier.
 type Notification struct {
@@ -34,6 +53,19 @@ type Notification struct {
 	// Key is unique to this outbox item and stable across retries and
 	// restarts; notifiers use it to make posting idempotent.
 	Key string
+
+	// Channel is where to post; empty means the notifier's default
+	// channel. Routing fills it.
+	Channel string
+	// Mentions are platform user or group ids to mention.
+	Mentions []string
+	// DirectTo, when set, sends the message as a direct message to this
+	// platform user id instead of to a channel.
+	DirectTo string
+	// Text is the body of text notifications (reminders, digests, questions).
+	Text string
+	// Attachment is an optional file, such as a digest chart.
+	Attachment *Attachment
 }
 
 // Notifier delivers notifications to one place: a terminal, a Slack
