@@ -38,15 +38,26 @@ var ansi = map[detectors.Severity]string{
 func (n *Notifier) Notify(_ context.Context, note workflows.Notification) (workflows.MessageRef, bool, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	var err error
-	switch note.Kind {
-	case workflows.NotifyNew:
-		_, err = io.WriteString(n.w, n.Render(bot.CardFor(note.Alert)))
-	case workflows.NotifyRepeat:
-		_, err = fmt.Fprintf(n.w, "%s %s: %d similar findings now (last at %s)\n", note.Alert.ID, note.Alert.Finding.Title, note.Alert.Count, note.Alert.LastSeen.UTC().Format("2006-01-02 15:04:05 UTC"))
-	case workflows.NotifyUpdate:
-		_, err = fmt.Fprintf(n.w, "%s %s: %s\n", note.Alert.ID, note.Alert.Finding.Title, bot.StatusLine(note.Alert))
+	m := bot.MessageFor(note)
+	var b strings.Builder
+	switch {
+	case m.Replace:
+		// A terminal cannot redraw: print the change as one line.
+		fmt.Fprintf(&b, "%s %s: %s\n", note.Alert.ID, note.Alert.Finding.Title, bot.StatusLine(note.Alert))
+	case m.Card != nil:
+		if m.Text != "" {
+			b.WriteString(m.Text + "\n")
+		}
+		b.WriteString(n.Render(*m.Card))
+	case m.InThread:
+		fmt.Fprintf(&b, "%s %s: %s\n", note.Alert.ID, note.Alert.Finding.Title, m.Text)
+	default:
+		b.WriteString(strings.TrimRight(m.Text, "\n") + "\n")
+		if m.Attachment != nil {
+			fmt.Fprintf(&b, "(attachment %s, %d bytes, not shown in the terminal)\n", m.Attachment.Name, len(m.Attachment.Data))
+		}
 	}
+	_, err := io.WriteString(n.w, b.String())
 	if err != nil {
 		return workflows.MessageRef{}, false, fmt.Errorf("terminal: %w", err)
 	}
