@@ -6,10 +6,13 @@ package configs
 import (
 	"bytes"
 	"embed"
+	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/robfig/cron/v3"
@@ -134,7 +137,15 @@ func Parse(b []byte, file string, lookup func(string) (string, bool)) (*Config, 
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	if err := dec.Decode(&root); err != nil {
-		return nil, &Error{File: file, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
+		if errors.Is(err, io.EOF) {
+			return nil, &Error{File: file, Msg: "config is empty"}
+		}
+		msg := strings.TrimPrefix(err.Error(), "yaml: ")
+		if m := lineRe.FindStringSubmatch(msg); m != nil {
+			line, _ := strconv.Atoi(m[1])
+			return nil, &Error{File: file, Line: line, Msg: m[2]}
+		}
+		return nil, &Error{File: file, Msg: msg}
 	}
 	if len(root.Content) == 0 {
 		return nil, &Error{File: file, Msg: "config is empty"}
