@@ -1,0 +1,135 @@
+package workflows
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/trailhound/trailhound/detectors"
+	"github.com/trailhound/trailhound/internal/testdb"
+	"github.com/trailhound/trailhound/sources"
+)
+
+// listSource serves fixed events; failAfter >= 0 makes Fetch fail after
+// that many events, as a source whose connection drops mid-poll.
+type listSource struct {
+	events    []sources.Event
+	failAfter int
+	seenCP    [][]byte
+}
+
+func (s *listSource) Name() string { return "list" }
+
+func (s *listSource) Fetch(ctx context.Context, cp []byte, sink sources.Sink) ([]byte, error) {
+	s.seenCP = append(s.seenCP, cp)
+	for i := range s.events {
+		if s.failAfter >= 0 && i == s.failAfter {
+			return nil, errors.New("connection reset")
+		}
+		ev := s.events[i]
+		if err := sink.Event(ctx, &ev); err != nil {
+			return nil, err
+		}
+	}
+	sink.Malformed(sources.Malformed{Where: "list", Offset: -1, Reason: "one bad record"})
+	return []byte(fmt.Sprintf("after-%d", len(s.events))), nil
+}
+
+// everyEvent is a detector that finds every event.
+type everyEvent struct{}
+
+func (everyEvent) ID() string { return "every" }
+
+func (everyEvent) Detect(_ context.Context, ev *sources.Event) ([]detectors.Finding, error) {
+	f := detectors.FromEvent("every", ev)
+	f.Title = "event"
+	return []detectors.Finding{f}, nil
+}
+
+func events(n int) []sources.Event {
+	out := make([]sources.Event, n)
+	for i := range out {
+		out[i] = sources.Event{ID: fmt.Sprintf("e%d", i), Time: t0.Add(time.Duration(i) * time.Second), Account: "1", Principal: sources.Principal{Name: fmt.Sprintf("p%d", i)}}
+	}
+	return out
+}
+
+func TestJobFailedFetchKeepsFindingsNotCheckpoint(t *testing.T) {
+	path := t.TempDir() + "/th.db"
+	db := testdb.OpenAt(t, path)
+	alerts, _ := NewStore(db)
+	srcStore, _ := sources.NewStore(db)
+	src := &listSource{events: events(5), failAfter: 3}
+	job := &Job{Source: src, Detectors: detectors.NewEngine(everyEvent{}), Alerts: alerts, Sources: srcStore, Stateful: true}
+	res, err := job.Run(context.Background())
+	if err == nil {
+		t.Fatal("want the fetch error")
+	}
+	if len(res.Ingest.New) != 3 {
+		t.Fatalf("stored %d alerts from the partial poll, want 3", len(res.Ingest.New))
+	}
+	if cp, _ := srcStore.Checkpoint("list"); cp != nil {
+		t.Fatalf("checkpoint advanced to %q after a failed fetch", cp)
+	}
+	hs, _ := srcStore.Health()
+	if len(hs) != 1 || hs[0].LastError == "" || !hs[0].LastSuccess.IsZero() {
+		t.Fatalf("health=%+v", hs)
+	}
+	testdb.Close(t, db) // restart
+
+	db = testdb.OpenAt(t, path)
+	alerts, _ = NewStore(db)
+	srcStore, _ = sources.NewStore(db)
+	src.failAfter = -1
+	job = &Job{Source: src, Detectors: detectors.NewEngine(everyEvent{}), Alerts: alerts, Sources: srcStore, Stateful: true}
+	res, err = job.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Skipped != 3 || res.Events != 2 || len(res.Ingest.New) != 2 || res.MalformedCount != 1 {
+		t.Fatalf("after restart: skipped=%d events=%d new=%d malformed=%d, want 3,2,2,1", res.Skipped, res.Events, len(res.Ingest.New), res.MalformedCount)
+	}
+	all, _ := alerts.List(Filter{})
+	if len(all) != 5 {
+		t.Fatalf("alerts=%d, want 5 (each event once)", len(all))
+	}
+	if cp, _ := srcStore.Checkpoint("list"); string(cp) != "after-5" {
+		t.Fatalf("checkpoint=%q", cp)
+	}
+	// The next poll starts from the stored checkpoint.
+	if _, err := job.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := string(src.seenCP[len(src.seenCP)-1]); got != "after-5" {
+		t.Fatalf("fetch got checkpoint %q, want after-5", got)
+	}
+}
+
+func TestJobOneShotDedupsAlertsOnly(t *testing.T) {
+	db := testdb.Open(t)
+	alerts, _ := NewStore(db)
+	srcStore, _ := sources.NewStore(db)
+	src := &listSource{events: events(3), failAfter: -1}
+	job := &Job{Source: src, Detectors: detectors.NewEngine(everyEvent{}), Alerts: alerts, Sources: srcStore}
+	for run := 0; run < 2; run++ {
+		res, err := job.Run(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Findings) != 3 {
+			t.Fatalf("run %d: findings=%d, want 3 (a scan reports all it reads)", run, len(res.Findings))
+		}
+		wantNew := 3
+		if run == 1 {
+			wantNew = 0
+		}
+		if len(res.Ingest.New) != wantNew || res.Ingest.Duplicates != 3-wantNew {
+			t.Fatalf("run %d: new=%d dup=%d", run, len(res.Ingest.New), res.Ingest.Duplicates)
+		}
+	}
+	if cp, _ := srcStore.Checkpoint("list"); cp != nil {
+		t.Fatalf("one-shot scan stored a checkpoint")
+	}
+}
