@@ -50,7 +50,10 @@ type Window struct {
 // Source reads events. Fetch reads what is new since the checkpoint (nil
 // the first time) and returns the checkpoint to store once the findings of
 // the read events are safely stored. A source may read some events again
-// (overlap for late arrivals); callers dedup by event ID.
+// (overlap for late arrivals); callers dedup by event ID. When only part
+// of the source could be read, Fetch returns a *PartialError carrying the
+// checkpoint of the parts that were read; errors that retrying will not
+// fix are classified (see Classified and IsPermanent).
 type Source interface {
 	Name() string
 	Fetch(ctx context.Context, checkpoint []byte, sink Sink) (next []byte, err error)

@@ -107,6 +107,7 @@ func (j *Job) Run(ctx context.Context) (*Result, error) {
 		},
 	}
 	next, fetchErr := j.Source.Fetch(ctx, cp, sink)
+	stored := false
 	// Store what was found even when the fetch failed part-way: the
 	// checkpoint is not advanced then, so the window is read again and the
 	// stored findings dedup.
@@ -125,13 +126,22 @@ func (j *Job) Run(ctx context.Context) (*Result, error) {
 		if err := j.markSeen(tx, name, newIDs, now); err != nil {
 			return err
 		}
-		if fetchErr == nil {
-			return sources.PutCheckpoint(tx, name, next)
+		if cp, ok := sources.CheckpointAfter(next, fetchErr); ok {
+			stored = true
+			return sources.PutCheckpoint(tx, name, cp)
 		}
 		return nil
 	})
 	if err != nil {
 		return res, fmt.Errorf("source %s: store findings: %w", name, err)
+	}
+	// Only now that the window's findings are committed may the source
+	// confirm what it read (delete queue messages).
+	if acker, ok := j.Source.(sources.Acker); ok && stored {
+		cp, _ := sources.CheckpointAfter(next, fetchErr)
+		if aerr := acker.Ack(ctx, cp); aerr != nil {
+			log.Warn("confirm read input", "source", name, "err", aerr)
+		}
 	}
 	herr := j.Sources.UpdateHealth(name, func(h *sources.Health) {
 		h.LastPoll = now
@@ -142,6 +152,7 @@ func (j *Job) Run(ctx context.Context) (*Result, error) {
 		}
 		if fetchErr != nil {
 			h.LastError = fetchErr.Error()
+			h.Permanent = sources.IsPermanent(fetchErr)
 			return
 		}
 		h.LastError, h.Permanent = "", false
