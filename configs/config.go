@@ -117,6 +117,7 @@ func Load(path string) (*Config, error) {
 		}
 		cfg.Dir = "."
 		cfg.FS = embedded
+		cfg.overrideFromEnv()
 		return cfg, nil
 	}
 	b, err := os.ReadFile(path)
@@ -128,7 +129,18 @@ func Load(path string) (*Config, error) {
 		return nil, err
 	}
 	cfg.Dir = filepath.Dir(path)
+	cfg.overrideFromEnv()
 	return cfg, nil
+}
+
+// DataDirEnv, when set, overrides data_dir: container images and the
+// systemd unit use it to put state in their own volume.
+const DataDirEnv = "TRAILHOUND_DATA_DIR"
+
+func (c *Config) overrideFromEnv() {
+	if d := os.Getenv(DataDirEnv); d != "" {
+		c.DataDir = d
+	}
 }
 
 // Parse decodes and validates config bytes; file names the source in
