@@ -1,0 +1,212 @@
+package anomaly
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/trailhound/trailhound/detectors"
+	"github.com/trailhound/trailhound/sources"
+)
+
+// Silence finds log sources that stopped sending events. It learns, per
+// source (optionally split by account, region or log group), the longest
+// quiet spell of each of the last silenceDays days; Check, run on a
+// schedule, reports a key whose newest event is older than
+// max(MinGap, Factor x that usual longest spell). Keys are judged once
+// they have MinEvents events over MinHistory, and not during the first
+// MinGap after start-up, while the first polls catch up.
+type Silence struct {
+	env     *env
+	now     func() time.Time
+	started time.Time
+	mu      sync.Mutex
+	tab     *table[silenceProfile]
+}
+
+// silenceDays is how many days of daily longest gaps are kept.
+const silenceDays = 14
+
+// silenceProfile is one key's arrival pattern, in event time.
+type silenceProfile struct {
+	Source   string  `json:"source"`
+	Account  string  `json:"account,omitempty"`
+	Region   string  `json:"region,omitempty"`
+	LogGroup string  `json:"log_group,omitempty"`
+	H        history `json:"h"`
+	// Gaps holds, per day (unix day number), the longest gap between
+	// consecutive events that ended that day.
+	Gaps []dayGap `json:"gaps,omitempty"`
+}
+
+type dayGap struct {
+	Day int64 `json:"d"`
+	Max int64 `json:"max"` // seconds
+}
+
+func newSilence(e *env, now func() time.Time) *Silence {
+	return &Silence{env: e, now: now, started: now(), tab: newTable("detectors.anomaly.silence", e.cfg.Limits, e.log, func(p *silenceProfile) int64 { return p.H.Last })}
+}
+
+// ID implements detectors.Detector.
+func (*Silence) ID() string { return RuleSourceSilent }
+
+// Schedule implements Checker.
+func (d *Silence) Schedule() string { return d.env.cfg.Silence.CheckSchedule }
+
+// Detect implements detectors.Detector. It only learns: silence is found
+// by Check.
+func (d *Silence) Detect(_ context.Context, ev *sources.Event) ([]detectors.Finding, error) {
+	o := d.env.obs.of(ev)
+	if d.env.skip(o, bitSilence) {
+		return nil, nil
+	}
+	d.learn(o)
+	return nil, nil
+}
+
+func (d *Silence) learn(o *obs) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	p := &silenceProfile{Source: o.source}
+	for _, dim := range d.env.cfg.Silence.By {
+		switch dim {
+		case "account":
+			p.Account = o.account
+		case "region":
+			p.Region = o.region
+		case "log_group":
+			p.LogGroup = o.logGroup
+		}
+	}
+	key := p.key()
+	cur := d.tab.get(key, false)
+	if cur == nil {
+		cur = d.tab.get(key, true)
+		*cur = *p
+	}
+	p = cur
+	u := o.t.Unix()
+	if p.H.Events > 0 && u > p.H.Last {
+		p.addGap(u/86400, u-p.H.Last)
+	}
+	p.H.observe(o.t)
+	d.tab.touch(key, o.t)
+}
+
+func (p *silenceProfile) key() string {
+	return strings.Join([]string{p.Source, p.Account, p.Region, p.LogGroup}, "|")
+}
+
+func (p *silenceProfile) addGap(day, gap int64) {
+	for i := range p.Gaps {
+		if p.Gaps[i].Day == day {
+			p.Gaps[i].Max = max(p.Gaps[i].Max, gap)
+			return
+		}
+	}
+	p.Gaps = append(p.Gaps, dayGap{Day: day, Max: gap})
+	sort.Slice(p.Gaps, func(i, j int) bool { return p.Gaps[i].Day < p.Gaps[j].Day })
+	if len(p.Gaps) > silenceDays {
+		p.Gaps = p.Gaps[len(p.Gaps)-silenceDays:]
+	}
+}
+
+// usualGap is the longest quiet spell of the days kept.
+func (p *silenceProfile) usualGap() time.Duration {
+	var m int64
+	for _, g := range p.Gaps {
+		m = max(m, g.Max)
+	}
+	return time.Duration(m) * time.Second
+}
+
+// Save implements detectors.Stateful.
+func (d *Silence) Save(tx *bolt.Tx) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.tab.save(tx); err != nil {
+		return fmt.Errorf("anomaly: save silence state: %w", err)
+	}
+	return nil
+}
+
+// Check implements Checker: one finding per key silent at now. The
+// fingerprint names the key and its last event, so checking again during
+// the same silence stores nothing new, and a later silence is a new
+// finding.
+func (d *Silence) Check(_ context.Context, now time.Time) []detectors.Finding {
+	cfg := d.env.cfg.Silence
+	if now.Sub(d.started) < cfg.MinGap.D() {
+		return nil
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []detectors.Finding
+	for key, p := range d.tab.m {
+		if p.H.Events < cfg.MinEvents || time.Duration(p.H.Last-p.H.First)*time.Second < cfg.MinHistory.D() {
+			continue
+		}
+		last := time.Unix(p.H.Last, 0).UTC()
+		quiet := now.Sub(last)
+		usual := p.usualGap()
+		threshold := max(cfg.MinGap.D(), time.Duration(cfg.Factor*float64(usual)))
+		if quiet <= threshold {
+			continue
+		}
+		out = append(out, d.finding(key, p, now, last, quiet, usual, threshold))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Fingerprint < out[j].Fingerprint })
+	return out
+}
+
+func (d *Silence) finding(key string, p *silenceProfile, now, last time.Time, quiet, usual, threshold time.Duration) detectors.Finding {
+	what := "source " + p.Source
+	var parts []string
+	if p.Account != "" {
+		parts = append(parts, "account "+p.Account)
+	}
+	if p.Region != "" {
+		parts = append(parts, "region "+p.Region)
+	}
+	if p.LogGroup != "" {
+		parts = append(parts, "log group "+p.LogGroup)
+	}
+	if len(parts) > 0 {
+		what += " (" + strings.Join(parts, ", ") + ")"
+	}
+	f := detectors.Finding{
+		RuleID:   RuleSourceSilent,
+		Title:    "Log source stopped sending events",
+		Severity: detectors.Medium,
+		// Impair Defenses: Disable or Modify Cloud Logs.
+		Technique:      "T1562.008",
+		Description:    "A log source that sends events steadily has been silent for much longer than usual. Logging may have been stopped or deleted (an attacker covering tracks), or delivery broke; either way detections are blind for it.",
+		Recommendation: "Check the trail's logging status (StopLogging, DeleteTrail, changed event selectors), the log group's subscription and retention, and the reader's permissions; see `trailhound findings` for errors of the source's polls.",
+		Reason: fmt.Sprintf("no events from %s since %s (%s ago); its longest quiet spell in the last %d days was %s (threshold %s)",
+			what, last.Format("2006-01-02 15:04 UTC"), roundDur(quiet), silenceDays, roundDur(usual), roundDur(threshold)),
+		Tags:    []string{"anomaly", "silence"},
+		Time:    now.UTC(),
+		Source:  p.Source,
+		Account: p.Account,
+		Region:  p.Region,
+	}
+	f.Fingerprint = detectors.Fingerprint(RuleSourceSilent, key, fmt.Sprint(p.H.Last))
+	f.GroupKey = detectors.Fingerprint(RuleSourceSilent, key)
+	return f
+}
+
+func roundDur(d time.Duration) time.Duration {
+	switch {
+	case d >= time.Hour:
+		return d.Round(time.Minute)
+	case d >= time.Minute:
+		return d.Round(time.Second)
+	}
+	return d.Round(time.Millisecond)
+}
