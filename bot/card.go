@@ -5,6 +5,8 @@ package bot
 
 import (
 	"fmt"
+	"net/url"
+	"regexp"
 	"strings"
 	"time"
 
@@ -41,7 +43,45 @@ type Card struct {
 	Buttons []Button
 	// Tasks summarise the alert's remediation tasks, one line each.
 	Tasks []string
+	// Event locates the raw event behind the alert, for adapters that link
+	// to it with EventURL.
+	Event EventRef
 }
+
+// EventRef locates a raw event in the cloud console.
+type EventRef struct {
+	Source  string
+	Account string
+	Region  string
+	ID      string
+}
+
+// EventURL expands a link template with the event's {account}, {region},
+// {event_id} and {source}, each escaped for use in a URL. It returns ""
+// when the template uses a value the event lacks, so no broken link is
+// shown.
+func EventURL(template string, r EventRef) string {
+	if template == "" {
+		return ""
+	}
+	missing := false
+	out := eventURLRe.ReplaceAllStringFunc(template, func(m string) string {
+		v := map[string]string{"{account}": r.Account, "{region}": r.Region, "{event_id}": r.ID, "{source}": r.Source}[m]
+		if v == "" {
+			missing = true
+		}
+		return url.PathEscape(v)
+	})
+	if missing {
+		return ""
+	}
+	return out
+}
+
+// EventURLPlaceholders are the names EventURL expands.
+var EventURLPlaceholders = []string{"{account}", "{region}", "{event_id}", "{source}"}
+
+var eventURLRe = regexp.MustCompile(`\{(account|region|event_id|source)\}`)
 
 // SeverityColour maps severities to colours.
 var SeverityColour = map[detectors.Severity]int{
@@ -94,6 +134,10 @@ func CardFor(a workflows.Alert) Card {
 	}
 	c.Status = StatusLine(a)
 	c.Buttons = ButtonsFor(a)
+	c.Event = EventRef{Source: f.Source, Account: f.Account, Region: f.Region}
+	if len(f.EventIDs) > 0 {
+		c.Event.ID = f.EventIDs[0]
+	}
 	return c
 }
 
