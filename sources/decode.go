@@ -193,23 +193,24 @@ func readLine(br *bufio.Reader, max int) (line []byte, tooLong bool, err error) 
 	}
 }
 
-// value handles one complete JSON value read from a line.
+// value handles one complete JSON value read from a line. raw is owned by
+// the caller's fresh line buffer, so it is kept as the event's Raw without
+// copying.
 func (d *decoder) value(raw []byte, offset int64, line int) error {
-	if !json.Valid(raw) {
-		d.malformed(offset, line, "invalid JSON")
-		return nil
-	}
-	if bytes.HasPrefix(raw, []byte("{")) {
+	if raw[0] == '{' && (bytes.Contains(raw, []byte(`"logEvents"`)) || bytes.Contains(raw, []byte(`"Records"`))) {
 		var probe struct {
 			LogEvents json.RawMessage `json:"logEvents"`
 			Records   json.RawMessage `json:"Records"`
 		}
-		_ = json.Unmarshal(raw, &probe)
+		if err := json.Unmarshal(raw, &probe); err != nil {
+			d.malformed(offset, line, "invalid JSON: %v", err)
+			return nil
+		}
 		if probe.LogEvents != nil || probe.Records != nil {
 			return d.document(bytes.NewReader(raw), offset)
 		}
 	}
-	return d.record(append([]byte(nil), raw...), offset, line)
+	return d.record(raw, offset, line)
 }
 
 func (d *decoder) record(raw []byte, offset int64, line int) error {
