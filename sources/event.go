@@ -73,9 +73,10 @@ func (e *Event) Failed() bool {
 
 // Field returns the value at a dotted path. Normalised names (action,
 // service, account, region, source_ip, user_agent, error_code,
-// principal.type, principal.arn, principal.name, mfa, message, log_group)
-// are looked up first; any other path is read from the raw CloudTrail
-// record, for example requestParameters.bucketName. The second result is
+// principal.type, principal.arn, principal.name, mfa, message, log_group,
+// event_type, and for CloudTrail records read_only and failed, which is
+// Failed()) are looked up first; any other path is read from the raw
+// CloudTrail record, for example requestParameters.bucketName. The second result is
 // false when the path is absent. Field is not safe for concurrent use on
 // the same Event.
 func (e *Event) Field(path string) (any, bool) {
@@ -123,6 +124,12 @@ func (e *Event) Field(path string) (any, bool) {
 		return e.LogGroup, e.LogGroup != ""
 	case "log_stream":
 		return e.LogStream, e.LogStream != ""
+	case "event_type":
+		return e.EventType, e.EventType != ""
+	case "read_only":
+		return e.ReadOnly, len(e.Raw) > 0
+	case "failed":
+		return e.Failed(), len(e.Raw) > 0
 	}
 	if len(e.Raw) == 0 {
 		return nil, false
@@ -135,7 +142,9 @@ func (e *Event) Field(path string) (any, bool) {
 		e.parsed = m
 	}
 	var cur any = e.parsed
-	for _, part := range strings.Split(path, ".") {
+	for rest, more := path, true; more; {
+		var part string
+		part, rest, more = strings.Cut(rest, ".")
 		m, ok := cur.(map[string]any)
 		if !ok {
 			return nil, false

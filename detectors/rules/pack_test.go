@@ -1,0 +1,54 @@
+package rules_test
+
+import (
+	"testing"
+
+	"github.com/trailhound/trailhound/detectors/rules"
+)
+
+// TestBuiltinRuleTests runs the inline tests of every built-in rule.
+func TestBuiltinRuleTests(t *testing.T) {
+	p, err := rules.Load(rules.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	results := p.RunTests("")
+	if len(results) == 0 {
+		t.Fatal("no inline tests ran")
+	}
+	for _, r := range results {
+		t.Run(r.Rule+"/"+r.Name, func(t *testing.T) {
+			if r.Err != nil {
+				t.Fatalf("%s:%d: %v", r.File, r.Line, r.Err)
+			}
+			if r.Got != r.Want {
+				t.Fatalf("%s:%d: match=%v, want %v (findings: %+v)", r.File, r.Line, r.Got, r.Want, r.Findings)
+			}
+		})
+	}
+}
+
+// TestBuiltinRulesComplete checks that every built-in rule carries the
+// metadata a responder needs and at least one test that fires.
+func TestBuiltinRulesComplete(t *testing.T) {
+	p, err := rules.Load(rules.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range p.Rules() {
+		d := r.Definition()
+		if d.Technique == "" {
+			t.Errorf("%s: no MITRE ATT&CK technique", d.ID)
+		}
+		if d.Reason == "" {
+			t.Errorf("%s: no reason template", d.ID)
+		}
+		fires := false
+		for _, c := range d.Tests {
+			fires = fires || c.Match
+		}
+		if !fires {
+			t.Errorf("%s: no inline test where the rule fires", d.ID)
+		}
+	}
+}
