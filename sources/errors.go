@@ -54,8 +54,9 @@ func (c Class) Permanent() bool {
 	return c == ClassNotFound || c == ClassUnauthorized || c == ClassInvalid
 }
 
-// ErrPermanent matches, with errors.Is, every error whose class is
-// permanent (see Classified).
+// ErrPermanent matches, with errors.Is, an error classified as permanent
+// (see Classified). For errors that join several, use IsPermanent, which
+// asks that none of them be passing.
 var ErrPermanent = errors.New("permanent source error")
 
 // ClassifiedError is an error from a log source with its class attached.
@@ -89,25 +90,24 @@ func (e *ClassifiedError) Is(target error) bool {
 // otherwise. When several classified errors are joined, a transient class
 // wins over a permanent one, since the next poll retries anyway.
 func Classify(err error) Class {
-	if err == nil {
-		return ClassUnknown
-	}
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		best := ClassUnknown
-		for _, e := range j.Unwrap() {
-			c := Classify(e)
-			if best == ClassUnknown || best.Permanent() && !c.Permanent() {
-				best = c
+	for err != nil {
+		switch e := err.(type) {
+		case *ClassifiedError:
+			return e.Class
+		case interface{ Unwrap() []error }:
+			best := ClassUnknown
+			for i, x := range e.Unwrap() {
+				c := Classify(x)
+				if i == 0 || best.Permanent() && !c.Permanent() {
+					best = c
+				}
 			}
+			return best
 		}
-		return best
-	}
-	var ce *ClassifiedError
-	if errors.As(err, &ce) {
-		return ce.Class
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return ClassTransient
+		if err == context.DeadlineExceeded {
+			return ClassTransient
+		}
+		err = errors.Unwrap(err)
 	}
 	return ClassUnknown
 }
