@@ -62,7 +62,7 @@ func yamlErrLine(err error) int {
 }
 
 type parser struct {
-	file string
+	file   string
 	ruleID string // id of the rule being parsed
 }
 
