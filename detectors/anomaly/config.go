@@ -168,7 +168,7 @@ type SilenceConfig struct {
 	// MinGap is the shortest silence reported. Default 1h.
 	MinGap configs.Duration `yaml:"min_gap"`
 	// Factor times the key's usual longest quiet spell is the silence
-	// reported, when that is longer than MinGap. Default 3.
+	// reported, when that is longer than MinGap. Default 2.
 	Factor float64 `yaml:"factor"`
 	// MinEvents and MinHistory are how much a key must have been seen
 	// before its silence is judged. Defaults 100 and 24h.
@@ -293,7 +293,7 @@ func (c *Config) applyDefaults() {
 		c.Silence.MinGap = configs.Duration(time.Hour)
 	}
 	if c.Silence.Factor == 0 {
-		c.Silence.Factor = 3
+		c.Silence.Factor = 2
 	}
 	if c.Silence.MinEvents == 0 {
 		c.Silence.MinEvents = 100
@@ -303,19 +303,51 @@ func (c *Config) applyDefaults() {
 	}
 }
 
+// rawConfig is Config with each subsection kept whole, so a validation
+// error can name the line of the key inside it.
+type rawConfig struct {
+	Learning  configs.Section `yaml:"learning"`
+	Limits    configs.Section `yaml:"limits"`
+	GeoIP     configs.Section `yaml:"geoip"`
+	FirstSeen configs.Section `yaml:"first_seen"`
+	OffHours  configs.Section `yaml:"off_hours"`
+	Spike     configs.Section `yaml:"spike"`
+	Location  configs.Section `yaml:"location"`
+	Silence   configs.Section `yaml:"silence"`
+}
+
 // Decode reads the detectors.anomaly section, fills in defaults and checks
 // every value, with errors naming file, line and key. An absent section
 // gives the defaults.
 func Decode(sec configs.Section) (Config, error) {
 	var c Config
-	if err := sec.Decode(&c); err != nil {
+	var raw rawConfig
+	if err := sec.Decode(&raw); err != nil {
 		return c, err
+	}
+	subs := map[string]configs.Section{
+		"learning": raw.Learning, "limits": raw.Limits, "geoip": raw.GeoIP, "first_seen": raw.FirstSeen,
+		"off_hours": raw.OffHours, "spike": raw.Spike, "location": raw.Location, "silence": raw.Silence,
+	}
+	for _, d := range []struct {
+		sec configs.Section
+		v   any
+	}{
+		{raw.Learning, &c.Learning}, {raw.Limits, &c.Limits}, {raw.GeoIP, &c.GeoIP}, {raw.FirstSeen, &c.FirstSeen},
+		{raw.OffHours, &c.OffHours}, {raw.Spike, &c.Spike}, {raw.Location, &c.Location}, {raw.Silence, &c.Silence},
+	} {
+		if err := d.sec.Decode(d.v); err != nil {
+			return c, err
+		}
 	}
 	c.applyDefaults()
 	if err := c.validate(); err != nil {
 		var ke *keyError
 		if errors.As(err, &ke) {
-			return c, sec.Errorf(ke.key, "%s", ke.msg)
+			if s, ok := subs[ke.sec]; ok && !s.IsZero() {
+				return c, s.Errorf(ke.key, "%s", ke.msg)
+			}
+			return c, sec.Errorf(ke.sec+"."+ke.key, "%s", ke.msg)
 		}
 		return c, err
 	}
@@ -325,13 +357,16 @@ func Decode(sec configs.Section) (Config, error) {
 // Validate checks a Config built in code; Decode does it for files.
 func (c *Config) Validate() error { return c.validate() }
 
-// keyError is a validation problem at a dotted key below the section.
-type keyError struct{ key, msg string }
+// keyError is a validation problem at a key of a subsection.
+type keyError struct{ sec, key, msg string }
 
-func (e *keyError) Error() string { return e.key + ": " + e.msg }
+func (e *keyError) Error() string { return e.sec + "." + e.key + ": " + e.msg }
 
-func bad(key, format string, args ...any) error {
-	return &keyError{key: key, msg: fmt.Sprintf(format, args...)}
+// bad reports a problem at "sec.key" (a dotted path below the anomaly
+// section: the first part names the subsection).
+func bad(path, format string, args ...any) error {
+	sec, key, _ := strings.Cut(path, ".")
+	return &keyError{sec: sec, key: key, msg: fmt.Sprintf(format, args...)}
 }
 
 func (c *Config) validate() error {
@@ -349,12 +384,12 @@ func (c *Config) validate() error {
 	}
 	for i, k := range c.FirstSeen.PrincipalTerms {
 		if !slices.Contains(termKinds, k) {
-			return bad(fmt.Sprintf("first_seen.principal_terms[%d]", i), "unknown kind %q (want one of %s)", k, strings.Join(termKinds, ", "))
+			return bad("first_seen.principal_terms", "item %d: unknown kind %q (want one of %s)", i+1, k, strings.Join(termKinds, ", "))
 		}
 	}
 	for i, k := range c.FirstSeen.AccountTerms {
 		if !slices.Contains(termKinds, k) {
-			return bad(fmt.Sprintf("first_seen.account_terms[%d]", i), "unknown kind %q (want one of %s)", k, strings.Join(termKinds, ", "))
+			return bad("first_seen.account_terms", "item %d: unknown kind %q (want one of %s)", i+1, k, strings.Join(termKinds, ", "))
 		}
 	}
 	if c.FirstSeen.APICalls != "sensitive" && c.FirstSeen.APICalls != "all" {
@@ -390,7 +425,7 @@ func (c *Config) validate() error {
 	}
 	for i, n := range c.Location.IgnoreNetworks {
 		if _, err := netip.ParsePrefix(n); err != nil {
-			return bad(fmt.Sprintf("location.ignore_networks[%d]", i), "%q is not a CIDR range like 192.0.2.0/24", n)
+			return bad("location.ignore_networks", "item %d: %q is not a CIDR range like 192.0.2.0/24", i+1, n)
 		}
 	}
 	if _, err := configs.ParseSchedule(c.Silence.CheckSchedule); err != nil {
@@ -398,7 +433,7 @@ func (c *Config) validate() error {
 	}
 	for i, d := range c.Silence.By {
 		if !slices.Contains(silenceDims, d) {
-			return bad(fmt.Sprintf("silence.by[%d]", i), "unknown dimension %q (want any of %s)", d, strings.Join(silenceDims, ", "))
+			return bad("silence.by", "item %d: unknown dimension %q (want any of %s)", i+1, d, strings.Join(silenceDims, ", "))
 		}
 	}
 	switch {
@@ -447,8 +482,39 @@ func (b BusinessHours) compile() (*hours, error) {
 	if h.start == h.end {
 		return nil, fmt.Errorf("start and end are both %s", b.Start)
 	}
-	h.text = fmt.Sprintf("%s %s-%s %s", strings.Join(b.Days, ","), b.Start, b.End, b.TimeZone)
+	h.text = fmt.Sprintf("%s %s-%s %s", h.daysText(), b.Start, b.End, b.TimeZone)
 	return h, nil
+}
+
+// daysText names the working days Monday first, runs joined: "Mon-Fri",
+// "Mon-Wed, Sat".
+func (h *hours) daysText() string {
+	names := []string{"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"}
+	order := []time.Weekday{time.Monday, time.Tuesday, time.Wednesday, time.Thursday, time.Friday, time.Saturday, time.Sunday}
+	var parts []string
+	for i := 0; i < len(order); {
+		if !h.days[order[i]] {
+			i++
+			continue
+		}
+		j := i
+		for j+1 < len(order) && h.days[order[j+1]] {
+			j++
+		}
+		switch {
+		case j == i:
+			parts = append(parts, names[order[i]])
+		case j == i+1:
+			parts = append(parts, names[order[i]], names[order[j]])
+		default:
+			parts = append(parts, names[order[i]]+"-"+names[order[j]])
+		}
+		i = j + 1
+	}
+	if len(parts) == 0 {
+		return "no days"
+	}
+	return strings.Join(parts, ", ")
 }
 
 func parseClock(s string) (int, error) {

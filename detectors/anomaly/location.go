@@ -194,7 +194,7 @@ func (d *Location) travel(o *obs, ev *sources.Event, a, b *anchor) (detectors.Fi
 	f.Severity = detectors.High
 	f.Tags = []string{"anomaly", "location", "impossible-travel"}
 	f.Reason = fmt.Sprintf("%s acted from %s (%s) %s after %s (%s): %.0f km apart, %.0f km/h (limit %.0f km/h)",
-		o.pname, b.Place, b.IP, dt.Round(time.Second), a.Place, a.IP, raw, speed, cfg.MaxSpeedKmh)
+		o.pname, b.Place, b.IP, shortDur(dt), a.Place, a.IP, raw, speed, cfg.MaxSpeedKmh)
 	f.Description = "The same person was in two places too far apart for the time between them. One of the two is very likely someone else using their credentials or session."
 	f.Recommendation = "Ask the person which of the two was them; revoke the sessions and rotate the credentials, and check what was done from the other place."
 	f.Fingerprint = detectors.Fingerprint(RuleImpossibleTravel, o.account, o.id)

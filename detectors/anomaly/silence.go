@@ -93,7 +93,12 @@ func (d *Silence) learn(o *obs) {
 	p = cur
 	u := o.t.Unix()
 	if p.H.Events > 0 && u > p.H.Last {
-		p.addGap(u/86400, u-p.H.Last)
+		gap := u - p.H.Last
+		// A gap that was itself a silence (an outage) is not learned as
+		// usual: it would blunt the detector for days.
+		if !p.mature(d.env.cfg.Silence) || time.Duration(gap)*time.Second <= p.threshold(d.env.cfg.Silence) {
+			p.addGap(u/86400, gap)
+		}
 	}
 	p.H.observe(o.t)
 	d.tab.touch(key, o.t)
@@ -126,6 +131,16 @@ func (p *silenceProfile) usualGap() time.Duration {
 	return time.Duration(m) * time.Second
 }
 
+// mature reports whether the key has enough history to be judged.
+func (p *silenceProfile) mature(c SilenceConfig) bool {
+	return p.H.Events >= c.MinEvents && time.Duration(p.H.Last-p.H.First)*time.Second >= c.MinHistory.D()
+}
+
+// threshold is how long the key may be quiet before it is silent.
+func (p *silenceProfile) threshold(c SilenceConfig) time.Duration {
+	return max(c.MinGap.D(), time.Duration(c.Factor*float64(p.usualGap())))
+}
+
 // Save implements detectors.Stateful.
 func (d *Silence) Save(tx *bolt.Tx) error {
 	d.mu.Lock()
@@ -149,13 +164,13 @@ func (d *Silence) Check(_ context.Context, now time.Time) []detectors.Finding {
 	defer d.mu.Unlock()
 	var out []detectors.Finding
 	for key, p := range d.tab.m {
-		if p.H.Events < cfg.MinEvents || time.Duration(p.H.Last-p.H.First)*time.Second < cfg.MinHistory.D() {
+		if !p.mature(cfg) {
 			continue
 		}
 		last := time.Unix(p.H.Last, 0).UTC()
 		quiet := now.Sub(last)
 		usual := p.usualGap()
-		threshold := max(cfg.MinGap.D(), time.Duration(cfg.Factor*float64(usual)))
+		threshold := p.threshold(cfg)
 		if quiet <= threshold {
 			continue
 		}
@@ -189,7 +204,7 @@ func (d *Silence) finding(key string, p *silenceProfile, now, last time.Time, qu
 		Description:    "A log source that sends events steadily has been silent for much longer than usual. Logging may have been stopped or deleted (an attacker covering tracks), or delivery broke; either way detections are blind for it.",
 		Recommendation: "Check the trail's logging status (StopLogging, DeleteTrail, changed event selectors), the log group's subscription and retention, and the reader's permissions; see `trailhound findings` for errors of the source's polls.",
 		Reason: fmt.Sprintf("no events from %s since %s (%s ago); its longest quiet spell in the last %d days was %s (threshold %s)",
-			what, last.Format("2006-01-02 15:04 UTC"), roundDur(quiet), silenceDays, roundDur(usual), roundDur(threshold)),
+			what, last.Format("2006-01-02 15:04 UTC"), shortDur(quiet), silenceDays, shortDur(usual), shortDur(threshold)),
 		Tags:    []string{"anomaly", "silence"},
 		Time:    now.UTC(),
 		Source:  p.Source,
@@ -201,12 +216,15 @@ func (d *Silence) finding(key string, p *silenceProfile, now, last time.Time, qu
 	return f
 }
 
-func roundDur(d time.Duration) time.Duration {
+// shortDur formats d for a person: "45s", "30m", "3h05m", "2d4h".
+func shortDur(d time.Duration) string {
 	switch {
-	case d >= time.Hour:
-		return d.Round(time.Minute)
-	case d >= time.Minute:
-		return d.Round(time.Second)
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d/time.Second))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d/time.Minute))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh%02dm", int(d/time.Hour), int(d%time.Hour/time.Minute))
 	}
-	return d.Round(time.Millisecond)
+	return fmt.Sprintf("%dd%dh", int(d/(24*time.Hour)), int(d%(24*time.Hour)/time.Hour))
 }
