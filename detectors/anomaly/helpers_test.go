@@ -22,16 +22,20 @@ var t0 = time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
 // ev builds a CloudTrail-like event by user name (an IAM user of acct).
 type evOpt func(*sources.Event)
 
-func at(t time.Time) evOpt              { return func(e *sources.Event) { e.Time = t } }
-func ip(s string) evOpt                 { return func(e *sources.Event) { e.SourceIP = s } }
-func ua(s string) evOpt                 { return func(e *sources.Event) { e.UserAgent = s } }
-func region(s string) evOpt             { return func(e *sources.Event) { e.Region = s } }
-func readOnly() evOpt                   { return func(e *sources.Event) { e.ReadOnly = true } }
-func failed(code string) evOpt          { return func(e *sources.Event) { e.ErrorCode = code } }
-func source(s string) evOpt             { return func(e *sources.Event) { e.Source = s } }
-func id(s string) evOpt                 { return func(e *sources.Event) { e.ID = s } }
-func account(s string) evOpt            { return func(e *sources.Event) { e.Account = s; e.Principal.AccountID = s } }
-func call(service, action string) evOpt { return func(e *sources.Event) { e.Service, e.Action = service, action } }
+func at(t time.Time) evOpt     { return func(e *sources.Event) { e.Time = t } }
+func ip(s string) evOpt        { return func(e *sources.Event) { e.SourceIP = s } }
+func ua(s string) evOpt        { return func(e *sources.Event) { e.UserAgent = s } }
+func region(s string) evOpt    { return func(e *sources.Event) { e.Region = s } }
+func readOnly() evOpt          { return func(e *sources.Event) { e.ReadOnly = true } }
+func failed(code string) evOpt { return func(e *sources.Event) { e.ErrorCode = code } }
+func source(s string) evOpt    { return func(e *sources.Event) { e.Source = s } }
+func id(s string) evOpt        { return func(e *sources.Event) { e.ID = s } }
+func account(s string) evOpt {
+	return func(e *sources.Event) { e.Account = s; e.Principal.AccountID = s }
+}
+func call(service, action string) evOpt {
+	return func(e *sources.Event) { e.Service, e.Action = service, action }
+}
 
 func user(name string) evOpt {
 	return func(e *sources.Event) {

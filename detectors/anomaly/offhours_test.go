@@ -11,8 +11,8 @@ import (
 
 func TestOffHours(t *testing.T) {
 	// t0 is Monday 2026-03-02 10:00 UTC.
-	night := time.Date(2026, 3, 3, 2, 30, 0, 0, time.UTC)   // Tuesday 02:30
-	sunday := time.Date(2026, 3, 8, 11, 0, 0, 0, time.UTC)  // Sunday 11:00
+	night := time.Date(2026, 3, 3, 2, 30, 0, 0, time.UTC)    // Tuesday 02:30
+	sunday := time.Date(2026, 3, 8, 11, 0, 0, 0, time.UTC)   // Sunday 11:00
 	evening := time.Date(2026, 3, 3, 18, 30, 0, 0, time.UTC) // Tuesday 18:30
 	signin := func(e *sources.Event) {
 		e.Service, e.Action, e.ReadOnly = "signin.amazonaws.com", "ConsoleLogin", false
@@ -87,7 +87,11 @@ func TestOffHoursAccountTimeZone(t *testing.T) {
 	c := testConfig()
 	c.OffHours.Accounts = map[string]BusinessHours{"444455556666": {TimeZone: "Asia/Tokyo"}}
 	s := newSuite(t, nil, c)
-	tokyo := func(e *sources.Event) { account("444455556666")(e); user("kenji")(e); e.Principal.ARN = "arn:aws:iam::444455556666:user/kenji" }
+	tokyo := func(e *sources.Event) {
+		account("444455556666")(e)
+		user("kenji")(e)
+		e.Principal.ARN = "arn:aws:iam::444455556666:user/kenji"
+	}
 	// Kenji's history: 14 days, but no usual hours learned (one event a
 	// day at 00:30 UTC = 09:30 Tokyo: inside Tokyo business hours).
 	start := t0.AddDate(0, 0, -14)
