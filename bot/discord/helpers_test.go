@@ -78,7 +78,7 @@ func golden(t *testing.T, name string, v any) {
 
 // stratusFinding runs the real console-login-without-MFA detector over the
 // bundled Stratus Red Team detonation log.
-func stratusFinding(t *testing.T) detectors.Finding {
+func stratusFinding(t testing.TB) detectors.Finding {
 	t.Helper()
 	f, err := os.Open(filepath.Join("..", "..", "configs", "samples", "stratus-console-login-without-mfa.json"))
 	if err != nil {
@@ -107,7 +107,7 @@ func (sinkFunc) Malformed(sources.Malformed)                        {}
 
 // newStore returns a workflow store on a real bbolt file holding one alert
 // made from the Stratus finding.
-func newStore(t *testing.T) (*workflows.Store, workflows.Alert) {
+func newStore(t testing.TB) (*workflows.Store, workflows.Alert) {
 	t.Helper()
 	st, err := workflows.NewStore(testdb.Open(t))
 	if err != nil {
@@ -116,7 +116,10 @@ func newStore(t *testing.T) (*workflows.Store, workflows.Alert) {
 	st.Now = func() time.Time { return now }
 	var a workflows.Alert
 	err = st.DB().Update(func(tx *bolt.Tx) error {
-		res, err := st.Ingest(tx, []detectors.Finding{stratusFinding(t)})
+		// The detonation, replayed as if it happened an hour ago.
+		f := stratusFinding(t)
+		f.Time = now.Add(-time.Hour)
+		res, err := st.Ingest(tx, []detectors.Finding{f})
 		if err == nil {
 			a = res.New[0]
 		}
@@ -166,7 +169,7 @@ type fakeDiscord struct {
 	nextID   atomic.Int64
 }
 
-func newFakeDiscord(t *testing.T) *fakeDiscord {
+func newFakeDiscord(t testing.TB) *fakeDiscord {
 	t.Helper()
 	f := &fakeDiscord{
 		changed:  make(chan struct{}),
@@ -386,7 +389,7 @@ func (s *syncBuffer) String() string {
 
 // newHarness starts a notifier in http mode against the fake, with the
 // alert already posted (its message recorded as the Dispatcher would).
-func newHarness(t *testing.T) *harness {
+func newHarness(t testing.TB) *harness {
 	t.Helper()
 	pub, priv, err := ed25519.GenerateKey(nil)
 	if err != nil {

@@ -70,7 +70,8 @@ func (r renderer) embed(c bot.Card) *discordgo.MessageEmbed {
 		}
 		e.Fields = append(e.Fields, &discordgo.MessageEmbedField{Name: clip(name, maxFieldName), Value: clip(value, maxFieldValue), Inline: inline})
 	}
-	add("Status", mentionActors(escape(c.Status)), false)
+	// The status is the core's words and an actor id, not log data.
+	add("Status", mentionActors(c.Status), false)
 	for _, f := range c.Fields {
 		v := escape(f.Value)
 		add(f.Label, v, utf8.RuneCountInString(v) <= inlineFieldLength)
