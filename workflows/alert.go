@@ -62,6 +62,11 @@ type MessageRef struct {
 	Notifier  string `json:"notifier"`
 	Channel   string `json:"channel,omitempty"`
 	MessageID string `json:"message_id"`
+	// Target is the destination the message was routed to (a channel id,
+	// "@user" for a direct message, "" for the notifier's default
+	// channel), as opposed to the Channel the platform reported back. The
+	// dispatcher sets it.
+	Target string `json:"target,omitempty"`
 }
 
 // Alert is a finding (and the similar findings grouped with it) under
@@ -91,12 +96,58 @@ type Alert struct {
 	SuppressedUntil time.Time `json:"suppressed_until,omitempty"`
 	// Messages are the chat messages showing this alert.
 	Messages []MessageRef `json:"messages,omitempty"`
+
+	// Routes names the routes that matched; Targets are where the alert
+	// is posted (one message per notifier and channel).
+	Routes  []string `json:"routes,omitempty"`
+	Targets []Target `json:"targets,omitempty"`
+	// EscalationPolicy names the alert's escalation policy, "" for none;
+	// EscalatedAt is when the last escalation (by policy or by hand)
+	// happened. Escalation timers are derived from these persisted fields,
+	// so they survive restarts.
+	EscalationPolicy string    `json:"escalation_policy,omitempty"`
+	EscalatedAt      time.Time `json:"escalated_at,omitempty"`
+	// AskedActors are the chat identities ("slack:U123") asked whether
+	// they performed the action, AskedAt when. ActorAnswer is "confirmed",
+	// "denied" or "no_answer" once settled.
+	AskedActors []string  `json:"asked_actors,omitempty"`
+	AskedAt     time.Time `json:"asked_at,omitempty"`
+	ActorAnswer string    `json:"actor_answer,omitempty"`
 }
 
-// Message returns the reference of the alert's message on a notifier.
+// Actor answers to "was this you?".
+const (
+	AnswerConfirmed = "confirmed"
+	AnswerDenied    = "denied"
+	AnswerNone      = "no_answer"
+)
+
+// Message returns the reference of the alert's first message on a
+// notifier.
 func (a *Alert) Message(notifier string) (MessageRef, bool) {
 	for _, m := range a.Messages {
 		if m.Notifier == notifier {
+			return m, true
+		}
+	}
+	return MessageRef{}, false
+}
+
+// MessagesOn returns every message of the alert on a notifier.
+func (a *Alert) MessagesOn(notifier string) []MessageRef {
+	var out []MessageRef
+	for _, m := range a.Messages {
+		if m.Notifier == notifier {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// messageFor returns the alert's message posted to a target, if any.
+func (a *Alert) messageFor(notifier string, t Target) (MessageRef, bool) {
+	for _, m := range a.Messages {
+		if m.Notifier == notifier && m.Target == t.dest() {
 			return m, true
 		}
 	}

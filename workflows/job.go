@@ -51,6 +51,8 @@ type Result struct {
 	Findings       []detectors.Finding
 	Ingest         IngestResult
 	DetectErrors   int
+	// Verified are remediation tasks closed by events of this poll.
+	Verified []Task
 }
 
 // Run polls the source once. The findings, the detector state, the IDs of
@@ -74,6 +76,11 @@ func (j *Job) Run(ctx context.Context) (*Result, error) {
 			return res, fmt.Errorf("source %s: read checkpoint: %w", name, err)
 		}
 	}
+	// Open tasks whose fix may show up in these events.
+	fixes, err := j.Alerts.openFixes()
+	if err != nil {
+		return res, fmt.Errorf("source %s: read open tasks: %w", name, err)
+	}
 	var newIDs []string
 	var latest time.Time
 	sink := sources.FuncSink{
@@ -96,6 +103,7 @@ func (j *Job) Run(ctx context.Context) (*Result, error) {
 				log.Warn("detector error", "source", name, "event", ev.ID, "err", err)
 			}
 			res.Findings = append(res.Findings, fs...)
+			fixes.observe(ev)
 			return nil
 		},
 		OnMalformed: func(m sources.Malformed) {
@@ -117,6 +125,9 @@ func (j *Job) Run(ctx context.Context) (*Result, error) {
 			return err
 		}
 		res.Ingest = ing
+		if res.Verified, err = j.Alerts.closeVerified(tx, fixes); err != nil {
+			return err
+		}
 		if !j.Stateful {
 			return nil
 		}

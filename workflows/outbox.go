@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -80,29 +81,57 @@ type Notifier interface {
 }
 
 type outboxItem struct {
-	Seq       uint64          `json:"seq"`
-	AlertID   string          `json:"alert_id"`
-	Kind      NotifyKind      `json:"kind"`
-	CreatedAt time.Time       `json:"created_at"`
+	Seq     uint64 `json:"seq"`
+	AlertID string `json:"alert_id,omitempty"`
+	// TaskID is the task a reminder is about.
+	TaskID    string     `json:"task_id,omitempty"`
+	Kind      NotifyKind `json:"kind"`
+	CreatedAt time.Time  `json:"created_at"`
+	// Targets are where the item goes. Repeats and updates have none: they
+	// go wherever the alert's messages are.
+	Targets []Target `json:"targets,omitempty"`
+	// Text and Attachment are the body of text notifications.
+	Text       string      `json:"text,omitempty"`
+	Attachment *Attachment `json:"attachment,omitempty"`
+	// Key overrides the notification key base (digests use their name and
+	// period).
+	Key string `json:"key,omitempty"`
+	// Delivered marks deliveries done, keyed by notifier and destination.
 	Delivered map[string]bool `json:"delivered,omitempty"`
 	Attempts  int             `json:"attempts,omitempty"`
 	NextTry   time.Time       `json:"next_try,omitempty"`
 	LastError string          `json:"last_error,omitempty"`
-	// Failed lists notifiers that gave up on the item (permanent error).
+	// Failed lists deliveries that gave up (permanent error).
 	Failed map[string]string `json:"failed,omitempty"`
 }
 
+// enqueue queues a notification about an alert that goes wherever the
+// alert's messages are (repeats and updates).
 func enqueue(tx *bolt.Tx, now time.Time, alertID string, kind NotifyKind) error {
+	return enqueueItem(tx, outboxItem{AlertID: alertID, Kind: kind, CreatedAt: now})
+}
+
+// enqueueItem queues an outbox item in tx.
+func enqueueItem(tx *bolt.Tx, it outboxItem) error {
 	b := tx.Bucket(bucketOutbox)
 	seq, err := b.NextSequence()
 	if err != nil {
 		return err
 	}
-	v, err := json.Marshal(outboxItem{Seq: seq, AlertID: alertID, Kind: kind, CreatedAt: now})
+	it.Seq = seq
+	v, err := json.Marshal(it)
 	if err != nil {
 		return err
 	}
 	return b.Put(u64(seq), v)
+}
+
+// UserLookup is implemented by notifiers that can find a chat user by
+// email, for "was this you?" questions to principals known only by their
+// email (SSO session names). Targets address such users as
+// DirectTo "email:alice@example.com".
+type UserLookup interface {
+	LookupUserByEmail(ctx context.Context, email string) (userID string, err error)
 }
 
 // Pending returns the number of outbox items not yet delivered everywhere.
@@ -130,8 +159,8 @@ type Dispatcher struct {
 
 // Dispatch tries every due outbox item once, in order, and returns how many
 // notifications were delivered. Items that fail with a retryable error are
-// kept with a backoff; a permanent error is logged and that notifier skips
-// the item.
+// kept with a backoff; a permanent error is logged and that delivery is
+// skipped.
 func (d *Dispatcher) Dispatch(ctx context.Context) (int, error) {
 	log := d.Log
 	if log == nil {
@@ -160,56 +189,61 @@ func (d *Dispatcher) Dispatch(ctx context.Context) (int, error) {
 		if it.NextTry.After(now) {
 			continue
 		}
-		alert, err := d.Store.Get(it.AlertID)
-		if errors.Is(err, ErrNotFound) {
-			if err := d.finish(it.Seq); err != nil {
+		var alert Alert
+		if it.AlertID != "" {
+			alert, err = d.Store.Get(it.AlertID)
+			if errors.Is(err, ErrNotFound) {
+				if err := d.finish(it.Seq); err != nil {
+					return delivered, err
+				}
+				continue
+			}
+			if err != nil {
 				return delivered, err
 			}
-			continue
-		}
-		if err != nil {
-			return delivered, err
 		}
 		var lastErr error
 		retryable := false
 		for _, n := range d.Notifiers {
 			name := n.Name()
-			if it.Delivered[name] || it.Failed[name] != "" {
-				continue
-			}
-			ref, _ := alert.Message(name)
-			kind := it.Kind
-			if kind == NotifyNew && ref.MessageID != "" {
-				kind = NotifyUpdate // posted before a crash: redraw instead
-			}
-			got, retry, err := n.Notify(ctx, Notification{Kind: kind, Alert: alert, Ref: ref, Key: fmt.Sprintf("%s-%d", alert.ID, it.Seq)})
-			if err != nil {
-				lastErr = err
-				log.Warn("notify failed", "notifier", name, "alert", alert.ID, "kind", kind, "retry", retry, "err", err)
-				if retry && it.Attempts+1 < MaxAttempts {
-					retryable = true
+			for i, dl := range deliveries(&it, &alert, name) {
+				if it.Delivered[dl.key] || it.Failed[dl.key] != "" {
 					continue
 				}
-				if it.Failed == nil {
-					it.Failed = map[string]string{}
+				note, err := d.notification(ctx, n, &it, &alert, dl, i)
+				var got MessageRef
+				retry := false
+				if err == nil {
+					got, retry, err = n.Notify(ctx, note)
 				}
-				it.Failed[name] = err.Error()
-				continue
-			}
-			delivered++
-			if it.Delivered == nil {
-				it.Delivered = map[string]bool{}
-			}
-			it.Delivered[name] = true
-			if got.MessageID != "" && got != ref {
-				got.Notifier = name
-				if err := d.Store.setMessage(alert.ID, got); err != nil {
+				if err != nil {
+					lastErr = err
+					log.Warn("notify failed", "notifier", name, "alert", it.AlertID, "kind", note.Kind, "retry", retry, "err", err)
+					if retry && it.Attempts+1 < MaxAttempts {
+						retryable = true
+						continue
+					}
+					if it.Failed == nil {
+						it.Failed = map[string]string{}
+					}
+					it.Failed[dl.key] = err.Error()
+					continue
+				}
+				delivered++
+				if it.Delivered == nil {
+					it.Delivered = map[string]bool{}
+				}
+				it.Delivered[dl.key] = true
+				if records(note.Kind) && it.AlertID != "" && got.MessageID != "" && got.MessageID != dl.ref.MessageID {
+					got.Notifier, got.Target = name, dl.target.dest()
+					if err := d.Store.recordMessage(alert.ID, dl.ref, got); err != nil {
+						return delivered, err
+					}
+					alert, _ = d.Store.Get(alert.ID)
+				}
+				if err := d.save(it); err != nil {
 					return delivered, err
 				}
-				alert, _ = d.Store.Get(alert.ID)
-			}
-			if err := d.save(it); err != nil {
-				return delivered, err
 			}
 		}
 		if retryable {
@@ -227,6 +261,109 @@ func (d *Dispatcher) Dispatch(ctx context.Context) (int, error) {
 		}
 	}
 	return delivered, nil
+}
+
+// records reports whether a notification kind posts a message that later
+// updates redraw.
+func records(k NotifyKind) bool {
+	return k == NotifyNew || k == NotifyEscalate || k == NotifyUpdate
+}
+
+// delivery is one post of an outbox item on one notifier.
+type delivery struct {
+	// key marks the delivery done in the item, stable across retries.
+	key    string
+	target Target
+	ref    MessageRef
+}
+
+// deliveries lists the posts an item makes on a notifier: one per target
+// meant for it, or for repeats and updates one per message the alert has
+// there.
+func deliveries(it *outboxItem, a *Alert, name string) []delivery {
+	var out []delivery
+	switch it.Kind {
+	case NotifyUpdate, NotifyRepeat:
+		for _, m := range a.MessagesOn(name) {
+			if it.Kind == NotifyRepeat && strings.HasPrefix(m.Target, "@") {
+				continue // thread replies go to channels, not to direct messages
+			}
+			out = append(out, delivery{key: name + "|m:" + m.MessageID, target: Target{Notifier: name, Channel: m.Channel}, ref: m})
+		}
+		if len(out) > 0 || len(a.MessagesOn(name)) > 0 {
+			return out
+		}
+		// Nothing posted here (a terminal keeps no message): tell the
+		// notifier anyway if the alert is routed to it.
+		if len(a.Targets) == 0 {
+			return []delivery{{key: name}}
+		}
+		for _, t := range a.Targets {
+			if t.applies(name) && t.DirectTo == "" {
+				return []delivery{{key: name, target: t}}
+			}
+		}
+		return nil
+	}
+	targets := it.Targets
+	if len(targets) == 0 && it.Kind != NotifyAskActor && it.Kind != NotifyEscalate {
+		targets = []Target{{}}
+	}
+	if len(targets) == 0 && it.Kind == NotifyEscalate {
+		targets = a.Targets
+	}
+	seen := map[string]int{}
+	for _, t := range targets {
+		if !t.applies(name) {
+			continue
+		}
+		t.Notifier = name
+		if i, dup := seen[t.dest()]; dup {
+			out[i].target.Mentions = append(out[i].target.Mentions, t.Mentions...)
+			continue
+		}
+		seen[t.dest()] = len(out)
+		dl := delivery{key: name + "|" + t.dest(), target: t}
+		if it.Kind == NotifyNew {
+			dl.ref, _ = a.messageFor(name, t)
+		}
+		out = append(out, dl)
+	}
+	return out
+}
+
+// notification builds what a notifier is handed for one delivery.
+func (d *Dispatcher) notification(ctx context.Context, n Notifier, it *outboxItem, a *Alert, dl delivery, i int) (Notification, error) {
+	key := it.Key
+	if key == "" {
+		key = fmt.Sprintf("%s-%d", cmpOr(it.AlertID, string(it.Kind)), it.Seq)
+	}
+	if i > 0 {
+		key += fmt.Sprintf(".%d", i)
+	}
+	kind := it.Kind
+	if kind == NotifyNew && dl.ref.MessageID != "" {
+		kind = NotifyUpdate // posted before a crash: redraw instead
+	}
+	note := Notification{Kind: kind, Alert: *a, Ref: dl.ref, Key: key, Channel: dl.target.Channel,
+		Mentions: dl.target.Mentions, DirectTo: dl.target.DirectTo, Text: it.Text, Attachment: it.Attachment}
+	if email, ok := strings.CutPrefix(note.DirectTo, "email:"); ok {
+		ul, can := n.(UserLookup)
+		if !can {
+			return note, fmt.Errorf("notifier %s cannot look up users by email", n.Name())
+		}
+		id, err := ul.LookupUserByEmail(ctx, email)
+		if err != nil {
+			return note, fmt.Errorf("look up chat user by email: %w", err)
+		}
+		note.DirectTo = id
+		if it.Kind == NotifyAskActor && it.AlertID != "" {
+			if err := d.Store.resolveAsked(it.AlertID, n.Name()+":"+dl.target.DirectTo, n.Name()+":"+id); err != nil {
+				return note, err
+			}
+		}
+	}
+	return note, nil
 }
 
 func (d *Dispatcher) save(it outboxItem) error {
@@ -249,16 +386,22 @@ func (d *Dispatcher) finish(seq uint64) error {
 	})
 }
 
-// setMessage records where an alert's message was posted.
-func (s *Store) setMessage(alertID string, ref MessageRef) error {
+// recordMessage records where an alert's message was posted: it replaces
+// old (when the notifier re-posted) or a reference with the same message
+// id, or adds a new one.
+func (s *Store) recordMessage(alertID string, old, ref MessageRef) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		a, err := getAlert(tx, alertID)
 		if err != nil {
 			return err
 		}
 		replaced := false
-		for i := range a.Messages {
-			if a.Messages[i].Notifier == ref.Notifier {
+		for i, m := range a.Messages {
+			same := m.Notifier == ref.Notifier && m.MessageID == ref.MessageID
+			if old.MessageID != "" {
+				same = same || m.Notifier == old.Notifier && m.MessageID == old.MessageID
+			}
+			if same && !replaced {
 				a.Messages[i], replaced = ref, true
 			}
 		}
@@ -266,5 +409,23 @@ func (s *Store) setMessage(alertID string, ref MessageRef) error {
 			a.Messages = append(a.Messages, ref)
 		}
 		return putAlert(tx, a)
+	})
+}
+
+// resolveAsked replaces an asked identity looked up by email with the
+// chat user id found, so that user may answer.
+func (s *Store) resolveAsked(alertID, from, to string) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		a, err := getAlert(tx, alertID)
+		if err != nil {
+			return err
+		}
+		for i, id := range a.AskedActors {
+			if id == from {
+				a.AskedActors[i] = to
+				return putAlert(tx, a)
+			}
+		}
+		return nil
 	})
 }

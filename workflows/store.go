@@ -36,8 +36,20 @@ type Store struct {
 	db *bolt.DB
 	// Now returns the current time; tests replace it.
 	Now func() time.Time
-	// GroupWindow overrides DefaultGroupWindow when positive.
+	// GroupWindow overrides the configured group window when positive.
 	GroupWindow time.Duration
+	// Config holds routing, grouping, escalation, task and verification
+	// settings; nil means DefaultConfig.
+	Config *Config
+}
+
+var defaultConfig = DefaultConfig()
+
+func (s *Store) config() *Config {
+	if s.Config != nil {
+		return s.Config
+	}
+	return defaultConfig
 }
 
 // NewStore creates the workflow buckets if needed.
@@ -79,9 +91,10 @@ type IngestResult struct {
 func (s *Store) Ingest(tx *bolt.Tx, findings []detectors.Finding) (IngestResult, error) {
 	var res IngestResult
 	now := s.now()
+	cfg := s.config()
 	window := s.GroupWindow
 	if window <= 0 {
-		window = DefaultGroupWindow
+		window = cfg.GroupWindow
 	}
 	fps, groups, alerts := tx.Bucket(bucketFingerprints), tx.Bucket(bucketGroups), tx.Bucket(bucketAlerts)
 	active, err := silences(tx, now)
@@ -97,10 +110,14 @@ func (s *Store) Ingest(tx *bolt.Tx, findings []detectors.Finding) (IngestResult,
 		}
 		return nil
 	}
-	touched := map[string]int{} // alert id -> index in res.Grouped
+	touched := map[string]int{}       // alert id -> index in res.Grouped
+	rerouted := map[string][]Target{} // alert id -> targets added by a severity rise
 	for _, f := range findings {
 		if f.Fingerprint == "" || f.GroupKey == "" {
 			return res, fmt.Errorf("workflows: finding of rule %q has no fingerprint or group key", f.RuleID)
+		}
+		if key := cfg.groupKey(&f); key != "" {
+			f.GroupKey = key
 		}
 		if fps.Get([]byte(f.Fingerprint)) != nil {
 			res.Duplicates++
@@ -118,6 +135,17 @@ func (s *Store) Ingest(tx *bolt.Tx, findings []detectors.Finding) (IngestResult,
 				}
 				if f.Severity > a.Severity {
 					a.Severity = f.Severity
+					// A more severe alert may match more routes.
+					g := a.Finding
+					g.Severity = a.Severity
+					r := cfg.Route(&g)
+					if extra := newTargets(a.Targets, r.Targets); len(extra) > 0 {
+						a.Targets = append(a.Targets, extra...)
+						rerouted[a.ID] = append(rerouted[a.ID], extra...)
+					}
+					if a.EscalationPolicy == "" {
+						a.EscalationPolicy = r.Policy
+					}
 				}
 				a.UpdatedAt = now
 				if err := putAlert(tx, a); err != nil {
@@ -152,11 +180,15 @@ func (s *Store) Ingest(tx *bolt.Tx, findings []detectors.Finding) (IngestResult,
 			CreatedAt: now,
 			UpdatedAt: now,
 		}
-		note := f.RuleID + ": " + f.Title
+		r := cfg.Route(&f)
+		a.Routes, a.Targets, a.EscalationPolicy = r.Routes, r.Targets, r.Policy
+		note := f.RuleID + ": " + f.Title + " (routes " + strings.Join(r.Routes, ", ") + ")"
 		if sl := mutedBy(&f); sl != nil {
 			a.State, a.SuppressedUntil = StateSuppressed, sl.ExpiresAt
 			a.LastActor, a.LastAction = sl.CreatedBy, ActionSuppress
 			note += " (muted by silence " + sl.ID + ")"
+		} else if asked := cfg.askActors(&f); len(asked) > 0 {
+			a.AskedActors, a.AskedAt = asked, now
 		}
 		if err := putAlert(tx, a); err != nil {
 			return res, err
@@ -183,8 +215,13 @@ func (s *Store) Ingest(tx *bolt.Tx, findings []detectors.Finding) (IngestResult,
 		if a.State == StateSuppressed {
 			continue
 		}
-		if err := enqueue(tx, now, a.ID, NotifyNew); err != nil {
+		if err := enqueueItem(tx, outboxItem{AlertID: a.ID, Kind: NotifyNew, CreatedAt: now, Targets: a.Targets}); err != nil {
 			return res, err
+		}
+		if len(a.AskedActors) > 0 {
+			if err := s.askActor(tx, &a, now); err != nil {
+				return res, err
+			}
 		}
 	}
 	for _, a := range res.Grouped {
@@ -194,11 +231,31 @@ func (s *Store) Ingest(tx *bolt.Tx, findings []detectors.Finding) (IngestResult,
 		if a.State == StateSuppressed {
 			continue
 		}
+		if extra := rerouted[a.ID]; len(extra) > 0 {
+			if err := enqueueItem(tx, outboxItem{AlertID: a.ID, Kind: NotifyNew, CreatedAt: now, Targets: extra}); err != nil {
+				return res, err
+			}
+		}
 		if err := enqueue(tx, now, a.ID, NotifyRepeat); err != nil {
 			return res, err
 		}
 	}
 	return res, nil
+}
+
+// newTargets returns the targets of want not in have.
+func newTargets(have, want []Target) []Target {
+	var out []Target
+	for _, t := range want {
+		dup := false
+		for _, h := range have {
+			dup = dup || h.equal(t)
+		}
+		if !dup {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 func isNew(as []Alert, id string) bool {
@@ -276,7 +333,7 @@ type Change struct {
 func (s *Store) Apply(c Change) (Alert, error) {
 	var out Alert
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		a, err := s.apply(tx, c)
+		a, err := s.apply(tx, c, s.now())
 		if err != nil {
 			return err
 		}
@@ -286,8 +343,7 @@ func (s *Store) Apply(c Change) (Alert, error) {
 	return out, err
 }
 
-func (s *Store) apply(tx *bolt.Tx, c Change) (*Alert, error) {
-	now := s.now()
+func (s *Store) apply(tx *bolt.Tx, c Change, now time.Time) (*Alert, error) {
 	a, err := getAlert(tx, c.AlertID)
 	if err != nil {
 		return nil, err
@@ -306,6 +362,7 @@ func (s *Store) apply(tx *bolt.Tx, c Change) (*Alert, error) {
 		}
 	case ActionEscalate:
 		a.EscalationLevel++
+		a.EscalatedAt = now
 	case ActionResolve:
 		a.Resolution, a.ResolvedAt = "fixed", now
 	case ActionFalsePositive:
@@ -350,6 +407,11 @@ func (s *Store) apply(tx *bolt.Tx, c Change) (*Alert, error) {
 	}
 	if err := enqueue(tx, now, a.ID, NotifyUpdate); err != nil {
 		return nil, err
+	}
+	if c.Action == ActionEscalate {
+		if err := s.enqueueEscalation(tx, a, now, c.Note); err != nil {
+			return nil, err
+		}
 	}
 	return a, nil
 }

@@ -64,6 +64,10 @@ type Task struct {
 	RemindedAt map[string]time.Time `json:"reminded_at,omitempty"`
 	// Messages are the chat messages showing this task.
 	Messages []MessageRef `json:"messages,omitempty"`
+	// Fixes are the later events that prove the task done, worked out
+	// from the alert's finding when the task was opened; the first one
+	// seen in the logs closes the task.
+	Fixes []Fix `json:"fixes,omitempty"`
 }
 
 // Overdue reports whether the task is open past its due date.
@@ -75,8 +79,10 @@ func (t *Task) Overdue(now time.Time) bool {
 type TaskInput struct {
 	AlertID  string
 	Assignee string
-	Due      time.Time
-	Notes    string
+	// Due defaults to now plus the configured time to fix for the alert's
+	// severity.
+	Due   time.Time
+	Notes string
 	// Title overrides the default title, "Fix: <alert title>".
 	Title string
 }
@@ -116,9 +122,14 @@ func (s *Store) CreateTask(in TaskInput, actor string) (Task, error) {
 		if t.Title == "" {
 			t.Title = "Fix: " + a.Finding.Title
 		}
+		cfg := s.config()
 		if in.Due.IsZero() {
 			t.Due = time.Time{}
+			if d := cfg.Tasks.Due[a.Severity]; d > 0 {
+				t.Due = now.Add(d)
+			}
 		}
+		t.Fixes = cfg.fixesFor(a)
 		if err := putTask(tx, &t); err != nil {
 			return err
 		}
@@ -126,7 +137,13 @@ func (s *Store) CreateTask(in TaskInput, actor string) (Task, error) {
 		if !t.Due.IsZero() {
 			note += ", due " + t.Due.Format("2006-01-02")
 		}
+		for _, f := range t.Fixes {
+			note += "; closes itself on " + f.Describe()
+		}
 		if err := appendAudit(tx, AuditEntry{Time: now, Actor: actor, AlertID: a.ID, TaskID: t.ID, Action: "task_opened", To: string(TaskOpen), Note: note}); err != nil {
+			return err
+		}
+		if err := s.enqueueWebhook(tx, WebhookTaskOpened, &t, a, actor, "", now); err != nil {
 			return err
 		}
 		// The alert card shows its tasks, so redraw it.
@@ -191,6 +208,13 @@ func (s *Store) setTaskStatus(tx *bolt.Tx, id string, status TaskStatus, actor, 
 		return nil, err
 	}
 	if err := appendAudit(tx, AuditEntry{Time: now, Actor: actor, AlertID: t.AlertID, TaskID: t.ID, Action: "task_status", From: string(from), To: string(status), Note: note}); err != nil {
+		return nil, err
+	}
+	a, err := getAlert(tx, t.AlertID)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.enqueueWebhook(tx, WebhookTaskStatus, t, a, actor, from, now); err != nil {
 		return nil, err
 	}
 	if err := enqueue(tx, now, t.AlertID, NotifyUpdate); err != nil {
