@@ -57,22 +57,23 @@ type EventRef struct {
 }
 
 // EventURL expands a link template with the event's {account}, {region},
-// {event_id} and {source}, each escaped for use in a URL. It returns ""
-// when the template uses a value the event lacks, so no broken link is
+// {event_id} and {source}. The values come from log events, so each must
+// be a plain token (letters, digits, '.', '_', ':', '-'); EventURL returns
+// "" when one is missing or is not, so no broken or redirected link is
 // shown.
 func EventURL(template string, r EventRef) string {
 	if template == "" {
 		return ""
 	}
-	missing := false
+	bad := false
 	out := eventURLRe.ReplaceAllStringFunc(template, func(m string) string {
 		v := map[string]string{"{account}": r.Account, "{region}": r.Region, "{event_id}": r.ID, "{source}": r.Source}[m]
-		if v == "" {
-			missing = true
+		if !eventTokenRe.MatchString(v) {
+			bad = true
 		}
 		return url.PathEscape(v)
 	})
-	if missing {
+	if bad {
 		return ""
 	}
 	return out
@@ -81,7 +82,10 @@ func EventURL(template string, r EventRef) string {
 // EventURLPlaceholders are the names EventURL expands.
 var EventURLPlaceholders = []string{"{account}", "{region}", "{event_id}", "{source}"}
 
-var eventURLRe = regexp.MustCompile(`\{(account|region|event_id|source)\}`)
+var (
+	eventURLRe   = regexp.MustCompile(`\{(account|region|event_id|source)\}`)
+	eventTokenRe = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
+)
 
 // SeverityColour maps severities to colours.
 var SeverityColour = map[detectors.Severity]int{
