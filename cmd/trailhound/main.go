@@ -34,6 +34,7 @@ var commands = map[string]command{
 	"validate": {"check a config file", cmdValidate},
 	"findings": {"list stored findings and alerts, or show one", cmdFindings},
 	"version":  {"print the version", cmdVersion},
+	"rules":    {"list the detection rules, test them on samples, or measure them", cmdRules},
 }
 
 // env is what a command runs with; tests replace the streams.
