@@ -32,8 +32,8 @@ var sourceKinds = map[string]func(a *app, sc configs.SourceConfig) (sources.Sour
 type detectorsConfig struct {
 	// Disable lists detector ids to turn off.
 	Disable []string `yaml:"disable"`
-	// Rules configures the rule pack (see rules.go).
-	Rules configs.Section `yaml:"rules"`
+	// Builtin tunes the built-in Go detectors.
+	Builtin configs.Section `yaml:"builtin"`
 }
 
 // detectorKinds builds each kind of detector from its subsection of the
@@ -44,7 +44,7 @@ var detectorKinds = []struct {
 	section func(c *detectorsConfig) configs.Section
 	build   func(a *app, sec configs.Section) ([]detectors.Detector, error)
 }{
-	{"rules", func(c *detectorsConfig) configs.Section { return c.Rules }, buildRules},
+	{"builtin", func(c *detectorsConfig) configs.Section { return c.Builtin }, buildBuiltin},
 }
 
 // buildDetectors decodes the detectors section and builds every detector,
@@ -82,10 +82,30 @@ func (a *app) buildDetectors() (*detectors.Engine, error) {
 	return detectors.NewEngine(on...), nil
 }
 
+func buildBuiltin(a *app, sec configs.Section) ([]detectors.Detector, error) {
+	var cfg struct {
+		// FailedSignins tunes the failed console sign-in burst detector.
+		FailedSignins struct {
+			Threshold int              `yaml:"threshold"`
+			Window    configs.Duration `yaml:"window"`
+		} `yaml:"failed_signins"`
+	}
+	if err := sec.Decode(&cfg); err != nil {
+		return nil, err
+	}
+	failed, err := detectors.NewFailedSignins(a.db, cfg.FailedSignins.Threshold, cfg.FailedSignins.Window.D())
+	if err != nil {
+		return nil, err
+	}
+	return []detectors.Detector{detectors.RootUse{}, detectors.ConsoleNoMFA{}, failed}, nil
+}
+
 // notifierKinds maps a notify section to its constructor: adding a chat
 // platform is one line here. A constructor returns nil when its section is
 // absent.
-var notifierKinds = map[string]func(a *app, sec configs.Section) (workflows.Notifier, error){}
+var notifierKinds = map[string]func(a *app, sec configs.Section) (workflows.Notifier, error){
+	"discord": newDiscordNotifier,
+}
 
 // notifySection returns the config section of a notifier kind.
 func notifySection(cfg *configs.Config, kind string) configs.Section {

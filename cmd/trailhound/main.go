@@ -34,7 +34,6 @@ var commands = map[string]command{
 	"validate": {"check a config file", cmdValidate},
 	"findings": {"list stored findings and alerts, or show one", cmdFindings},
 	"version":  {"print the version", cmdVersion},
-	"rules":    {"list the detection rules, test them on samples, or measure them", cmdRules},
 }
 
 // env is what a command runs with; tests replace the streams.
