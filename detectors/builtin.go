@@ -14,6 +14,10 @@ import (
 
 // RootUse finds any API call or sign-in by the account's root user
 // (CIS AWS Foundations 1.7 / 4.3).
+//
+// Deprecated: the binary runs the YAML rule aws-root-account-use of
+// detectors/rules instead. RootUse stays only for tests of other packages
+// that need a detector without loading the rule pack.
 type RootUse struct{}
 
 // ID implements Detector.
@@ -36,6 +40,9 @@ func (d RootUse) Detect(_ context.Context, ev *sources.Event) ([]Finding, error)
 
 // ConsoleNoMFA finds successful console sign-ins made without MFA
 // (CIS AWS Foundations 4.2).
+//
+// Deprecated: the binary runs the YAML rule aws-console-login-without-mfa
+// of detectors/rules instead; kept for tests of other packages.
 type ConsoleNoMFA struct{}
 
 // ID implements Detector.
@@ -66,6 +73,11 @@ func (d ConsoleNoMFA) Detect(_ context.Context, ev *sources.Event) ([]Finding, e
 
 // FailedSignins finds bursts of failed console sign-ins from one source IP
 // (CIS AWS Foundations 4.6): Threshold failures within Window.
+//
+// Deprecated: the binary runs the YAML threshold rule
+// aws-console-login-failures of detectors/rules instead, whose windows live
+// in the detectors.rules.threshold bucket; kept for tests of other
+// packages.
 type FailedSignins struct {
 	Threshold int
 	Window    time.Duration

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -22,9 +23,13 @@ import (
 )
 
 // sourceKinds maps a source type to its constructor: adding a log source is
-// one line here.
-var sourceKinds = map[string]func(a *app, sc configs.SourceConfig) (sources.Source, error){
-	"file": newFileSource,
+// one line here. A constructor may return several sources for one entry
+// (one per AWS account and region), each polled on the entry's schedule.
+var sourceKinds = map[string]func(a *app, sc configs.SourceConfig) ([]sources.Source, error){
+	"file":       single(newFileSource),
+	"cloudtrail": newCloudTrailSources,
+	"cloudwatch": newCloudWatchSources,
+	"s3":         newS3Sources,
 }
 
 // detectorsConfig is the detectors section of the config file: a list of
@@ -32,8 +37,8 @@ var sourceKinds = map[string]func(a *app, sc configs.SourceConfig) (sources.Sour
 type detectorsConfig struct {
 	// Disable lists detector ids to turn off.
 	Disable []string `yaml:"disable"`
-	// Builtin tunes the built-in Go detectors.
-	Builtin configs.Section `yaml:"builtin"`
+	// Rules configures the rule pack (see rules.go).
+	Rules configs.Section `yaml:"rules"`
 }
 
 // detectorKinds builds each kind of detector from its subsection of the
@@ -44,7 +49,7 @@ var detectorKinds = []struct {
 	section func(c *detectorsConfig) configs.Section
 	build   func(a *app, sec configs.Section) ([]detectors.Detector, error)
 }{
-	{"builtin", func(c *detectorsConfig) configs.Section { return c.Builtin }, buildBuiltin},
+	{"rules", func(c *detectorsConfig) configs.Section { return c.Rules }, buildRules},
 }
 
 // buildDetectors decodes the detectors section and builds every detector,
@@ -82,24 +87,6 @@ func (a *app) buildDetectors() (*detectors.Engine, error) {
 	return detectors.NewEngine(on...), nil
 }
 
-func buildBuiltin(a *app, sec configs.Section) ([]detectors.Detector, error) {
-	var cfg struct {
-		// FailedSignins tunes the failed console sign-in burst detector.
-		FailedSignins struct {
-			Threshold int              `yaml:"threshold"`
-			Window    configs.Duration `yaml:"window"`
-		} `yaml:"failed_signins"`
-	}
-	if err := sec.Decode(&cfg); err != nil {
-		return nil, err
-	}
-	failed, err := detectors.NewFailedSignins(a.db, cfg.FailedSignins.Threshold, cfg.FailedSignins.Window.D())
-	if err != nil {
-		return nil, err
-	}
-	return []detectors.Detector{detectors.RootUse{}, detectors.ConsoleNoMFA{}, failed}, nil
-}
-
 // notifierKinds maps a notify section to its constructor: adding a chat
 // platform is one line here. A constructor returns nil when its section is
 // absent.
@@ -128,6 +115,9 @@ type app struct {
 	srcStore *sources.Store
 	engine   *detectors.Engine
 	now      func() time.Time
+	// entries maps each built source's name to its config entry, whose
+	// schedule it is polled on; buildSources fills it.
+	entries map[string]configs.SourceConfig
 }
 
 // loadConfig loads the config at path, or the embedded demo when empty.
@@ -176,23 +166,36 @@ func openApp(e *env, cfg *configs.Config) (*app, error) {
 
 func (a *app) Close() error { return a.db.Close() }
 
-// buildSources builds the configured sources, or only the named ones.
+// buildSources builds the configured sources, or only the named ones: a
+// name selects a config entry with all its sources, or one source of an
+// entry (prod-ct/123456789012/eu-west-1).
 func (a *app) buildSources(only []string) ([]sources.Source, error) {
 	want := map[string]bool{}
 	for _, n := range only {
 		want[n] = true
 	}
+	if a.entries == nil {
+		a.entries = map[string]configs.SourceConfig{}
+	}
 	var out []sources.Source
 	for _, sc := range a.cfg.Sources {
-		if len(want) > 0 && !want[sc.Name] {
+		if len(only) > 0 && !want[sc.Name] && !wantsPart(want, sc.Name) {
 			continue
 		}
+		all := len(only) == 0 || want[sc.Name]
 		delete(want, sc.Name)
-		s, err := buildSource(a, sc)
+		srcs, err := buildSource(a, sc)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, s)
+		for _, s := range srcs {
+			if !all && !want[s.Name()] {
+				continue
+			}
+			delete(want, s.Name())
+			a.entries[s.Name()] = sc
+			out = append(out, s)
+		}
 	}
 	for n := range want {
 		return nil, fmt.Errorf("no source named %q in %s", n, a.cfg.File)
@@ -200,7 +203,28 @@ func (a *app) buildSources(only []string) ([]sources.Source, error) {
 	return out, nil
 }
 
-func buildSource(a *app, sc configs.SourceConfig) (sources.Source, error) {
+// wantsPart reports whether a wanted name is one source of the entry.
+func wantsPart(want map[string]bool, entry string) bool {
+	for n := range want {
+		if strings.HasPrefix(n, entry+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// single adapts a constructor of one source to sourceKinds.
+func single(mk func(a *app, sc configs.SourceConfig) (sources.Source, error)) func(a *app, sc configs.SourceConfig) ([]sources.Source, error) {
+	return func(a *app, sc configs.SourceConfig) ([]sources.Source, error) {
+		s, err := mk(a, sc)
+		if err != nil {
+			return nil, err
+		}
+		return []sources.Source{s}, nil
+	}
+}
+
+func buildSource(a *app, sc configs.SourceConfig) ([]sources.Source, error) {
 	mk, ok := sourceKinds[sc.Type]
 	if !ok {
 		return nil, sc.Errorf(a.cfg.File, "type", "unknown source type %q (want one of %s)", sc.Type, kindNames(sourceKinds))

@@ -33,7 +33,9 @@ var commands = map[string]command{
 	"scan":     {"scan files or configured sources once and print findings", cmdScan},
 	"validate": {"check a config file", cmdValidate},
 	"findings": {"list stored findings and alerts, or show one", cmdFindings},
+	"sources":  {"show each configured source's health: last poll, lag, errors", cmdSources},
 	"version":  {"print the version", cmdVersion},
+	"rules":    {"list the detection rules, test them on samples, or measure them", cmdRules},
 }
 
 // env is what a command runs with; tests replace the streams.

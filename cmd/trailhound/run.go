@@ -105,7 +105,7 @@ func cmdRun(e *env, args []string) int {
 	}
 	var jobs []*workflows.Job
 	c := cron.New(cron.WithParser(cronParser{}))
-	for i, src := range srcs {
+	for _, src := range srcs {
 		job := &workflows.Job{Source: src, Detectors: a.engine, Alerts: a.alerts, Sources: a.srcStore, Log: a.log, Stateful: true}
 		jobs = append(jobs, job)
 		mu := &sync.Mutex{}
@@ -113,7 +113,9 @@ func cmdRun(e *env, args []string) int {
 			poll(job, mu)
 			continue
 		}
-		if _, err := c.AddFunc(cfg.Sources[i].Schedule, func() { poll(job, mu) }); err != nil {
+		// Each source (one per account and region of an entry) has its own
+		// cron entry on its config entry's schedule.
+		if _, err := c.AddFunc(a.entries[src.Name()].Schedule, func() { poll(job, mu) }); err != nil {
 			return fail(e, "source %s: schedule: %v", src.Name(), err)
 		}
 		go poll(job, mu) // first poll now, not at the first tick

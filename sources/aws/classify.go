@@ -3,6 +3,7 @@ package aws
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 
@@ -117,8 +118,9 @@ func Classify(err error) error {
 	return sources.Classified(ClassOf(err), err)
 }
 
-// Short returns the API error's code and message without the SDK's
-// operation and request-id wrapping, for health records and chat.
+// Short returns the API error's code and message, or the network error,
+// without the SDK's operation, status and request-id wrapping, for health
+// records and chat.
 func Short(err error) string {
 	var api smithy.APIError
 	if errors.As(err, &api) {
@@ -128,5 +130,30 @@ func Short(err error) string {
 		}
 		return api.ErrorCode() + ": " + msg
 	}
+	var oe *net.OpError
+	if errors.As(err, &oe) {
+		return oe.Error()
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return "timed out"
+	}
 	return err.Error()
 }
+
+// Wrap classifies an AWS SDK error (see ClassOf) and gives it a short
+// message: the formatted prefix, then Short(err). The SDK error stays in
+// the chain for errors.As. nil stays nil.
+func Wrap(err error, format string, args ...any) error {
+	if err == nil {
+		return nil
+	}
+	return sources.Classified(ClassOf(err), &shortError{msg: fmt.Sprintf(format, args...) + ": " + Short(err), err: err})
+}
+
+type shortError struct {
+	msg string
+	err error
+}
+
+func (e *shortError) Error() string { return e.msg }
+func (e *shortError) Unwrap() error { return e.err }

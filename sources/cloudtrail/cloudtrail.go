@@ -189,7 +189,7 @@ func (s *Source) collect(ctx context.Context, w sources.Window, sink sources.Sin
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
-			return nil, awssrc.Classify(fmt.Errorf("cloudtrail: lookup events in %s: %w", s.where(), err))
+			return nil, awssrc.Wrap(err, "cloudtrail: lookup events")
 		}
 		for _, e := range out.Events {
 			ev, ok := s.event(e, sink)

@@ -284,7 +284,7 @@ func (s *Source) resolve(ctx context.Context) ([]string, []error) {
 		for pages.HasMorePages() {
 			out, err := pages.NextPage(ctx)
 			if err != nil {
-				errs = append(errs, awssrc.Classify(fmt.Errorf("cloudwatch: list log groups %s* in %s: %w", p, s.where(), err)))
+				errs = append(errs, awssrc.Wrap(err, "cloudwatch: list log groups %s*", p))
 				break
 			}
 			for _, g := range out.LogGroups {
@@ -327,7 +327,7 @@ func (s *Source) readGroup(ctx context.Context, group string, w sources.Window, 
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			return awssrc.Classify(fmt.Errorf("cloudwatch: filter log events of %s in %s: %w", group, s.where(), err))
+			return awssrc.Wrap(err, "cloudwatch: filter log events of %s", group)
 		}
 		for _, e := range out.Events {
 			if e.Timestamp == nil {
@@ -349,11 +349,4 @@ func (s *Source) readGroup(ctx context.Context, group string, w sources.Window, 
 		}
 	}
 	return nil
-}
-
-func (s *Source) where() string {
-	if s.target.Account != "" {
-		return "account " + s.target.Account + " " + s.target.Region
-	}
-	return s.target.Region
 }

@@ -232,7 +232,7 @@ func (s *Source) deleteMessages(ctx context.Context, handles []string) error {
 		}
 		out, err := s.sqs.DeleteMessageBatch(ctx, in)
 		if err != nil {
-			errs = append(errs, awssrc.Classify(fmt.Errorf("s3: delete queue messages: %w", err)))
+			errs = append(errs, awssrc.Wrap(err, "s3: delete queue messages"))
 			continue
 		}
 		failed := map[string]bool{}
@@ -282,7 +282,7 @@ func (s *Source) fetchQueue(ctx context.Context, c awssrc.Checkpoint, st state, 
 			WaitTimeSeconds:     s.waitSeconds,
 		})
 		if err != nil {
-			return partial(awssrc.Classify(fmt.Errorf("s3: receive from queue %s: %w", s.opts.QueueURL, err)))
+			return partial(awssrc.Wrap(err, "s3: receive from queue %s", s.opts.QueueURL))
 		}
 		if len(out.Messages) == 0 {
 			break
@@ -340,7 +340,7 @@ func (s *Source) readObject(ctx context.Context, key string, w sources.Window, s
 	where := "s3://" + s.opts.Bucket + "/" + key
 	out, err := s.s3.GetObject(ctx, &s3.GetObjectInput{Bucket: sdkaws.String(s.opts.Bucket), Key: sdkaws.String(key)})
 	if err != nil {
-		err = awssrc.Classify(fmt.Errorf("s3: get %s: %w", where, err))
+		err = awssrc.Wrap(err, "s3: get %s", where)
 		if awssrc.ClassOf(err) == sources.ClassNotFound && !strings.Contains(awssrc.Short(err), "NoSuchBucket") {
 			sink.Malformed(sources.Malformed{Where: where, Offset: -1, Reason: "object no longer exists"})
 			return nil
@@ -396,7 +396,7 @@ func (s *Source) list(ctx context.Context, prefix, after string, fn func(key str
 	for pages.HasMorePages() {
 		out, err := pages.NextPage(ctx)
 		if err != nil {
-			return awssrc.Classify(fmt.Errorf("s3: list s3://%s/%s: %w", s.opts.Bucket, prefix, err))
+			return awssrc.Wrap(err, "s3: list s3://%s/%s", s.opts.Bucket, prefix)
 		}
 		for _, o := range out.Contents {
 			more, err := fn(sdkaws.ToString(o.Key), sdkaws.ToTime(o.LastModified))
