@@ -157,8 +157,20 @@ func (s *Suite) Detectors() []detectors.Detector {
 // learned.
 func (s *Suite) Learn(ev *sources.Event) bool {
 	o := s.env.obs.of(ev)
+	a := s.accounts[o.account]
+	if a == nil {
+		a = &AccountSummary{Account: o.account, From: o.t, To: o.t}
+		s.accounts[o.account] = a
+	}
+	if o.t.Before(a.From) {
+		a.From = o.t
+	}
+	if o.t.After(a.To) {
+		a.To = o.t
+	}
 	if s.env.cov.covers(o.account, o.t) || s.env.recent.seen(o.id, 0xff) {
 		s.skipped++
+		a.Skipped++
 		return false
 	}
 	s.FirstSeen.learn(o)
@@ -168,18 +180,7 @@ func (s *Suite) Learn(ev *sources.Event) bool {
 	s.Silence.learn(o)
 	s.env.cov.note(o.account, o.t)
 	s.learned++
-	a := s.accounts[o.account]
-	if a == nil {
-		a = &AccountSummary{Account: o.account, From: o.t, To: o.t}
-		s.accounts[o.account] = a
-	}
-	a.Events++
-	if o.t.Before(a.From) {
-		a.From = o.t
-	}
-	if o.t.After(a.To) {
-		a.To = o.t
-	}
+	a.Learned++
 	return true
 }
 
@@ -218,7 +219,7 @@ type Summary struct {
 	// Learned and Skipped count events Learn took and skipped (already
 	// learned by an earlier run, or read twice).
 	Learned, Skipped int64
-	// Accounts are those with events learned, by account id.
+	// Accounts are those with events read, by account id.
 	Accounts []AccountSummary
 	// Principals and Ready count the principals of those accounts with a
 	// baseline, and those past their learning period.
@@ -228,9 +229,10 @@ type Summary struct {
 // AccountSummary is what a baseline run learned about one account.
 type AccountSummary struct {
 	Account string
-	// Events learned in this run, between From and To.
-	Events   int64
-	From, To time.Time
+	// Learned and Skipped count the account's events read in this run,
+	// between From and To.
+	Learned, Skipped int64
+	From, To         time.Time
 	// Principals with a baseline, and those past their learning period
 	// at To.
 	Principals, Ready int

@@ -25,6 +25,7 @@ type Silence struct {
 	env     *env
 	now     func() time.Time
 	started time.Time
+	grace   time.Duration
 	mu      sync.Mutex
 	tab     *table[silenceProfile]
 }
@@ -50,7 +51,7 @@ type dayGap struct {
 }
 
 func newSilence(e *env, now func() time.Time) *Silence {
-	return &Silence{env: e, now: now, started: now(), tab: newTable("detectors.anomaly.silence", e.cfg.Limits, e.log, func(p *silenceProfile) int64 { return p.H.Last })}
+	return &Silence{env: e, now: now, started: now(), grace: e.cfg.Silence.MinGap.D(), tab: newTable("detectors.anomaly.silence", e.cfg.Limits, e.log, func(p *silenceProfile) int64 { return p.H.Last })}
 }
 
 // ID implements detectors.Detector.
@@ -151,17 +152,26 @@ func (d *Silence) Save(tx *bolt.Tx) error {
 	return nil
 }
 
+// SetGrace sets how long after start-up Check stays quiet while the first
+// polls catch up (default Config.Silence.MinGap). A caller that checks only
+// after its polls completed, like `trailhound run --once`, sets 0.
+func (d *Silence) SetGrace(g time.Duration) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.grace = g
+}
+
 // Check implements Checker: one finding per key silent at now. The
 // fingerprint names the key and its last event, so checking again during
 // the same silence stores nothing new, and a later silence is a new
 // finding.
 func (d *Silence) Check(_ context.Context, now time.Time) []detectors.Finding {
 	cfg := d.env.cfg.Silence
-	if now.Sub(d.started) < cfg.MinGap.D() {
-		return nil
-	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if now.Sub(d.started) < d.grace {
+		return nil
+	}
 	var out []detectors.Finding
 	for key, p := range d.tab.m {
 		if !p.mature(cfg) {

@@ -104,6 +104,15 @@ func TestSilenceStartupGrace(t *testing.T) {
 	if fs := s2.Silence.Check(context.Background(), t0.Add(61*time.Minute)); len(fs) != 1 {
 		t.Fatalf("findings=%d after grace, want 1 (state reloaded)", len(fs))
 	}
+	// `run --once` checks after its polls: no grace.
+	s3, err := New(db, testConfig(), Options{Now: func() time.Time { return t0 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s3.Silence.SetGrace(0)
+	if fs := s3.Silence.Check(context.Background(), t0); len(fs) != 1 {
+		t.Fatalf("findings=%d without grace, want 1", len(fs))
+	}
 }
 
 func TestSilenceByAccount(t *testing.T) {
