@@ -393,6 +393,13 @@ func fpRate(r RuleCount) string {
 	return fmt.Sprintf("%.0f%% (%d of %d)", rate*100, r.FalsePositives, r.Resolved)
 }
 
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
 func mdEscape(s string) string {
 	return strings.NewReplacer("|", "\\|", "\n", " ").Replace(s)
 }
@@ -402,8 +409,8 @@ func (d *Digest) Markdown() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# %s\n\n%s\n\n", d.title(), d.period())
 	fmt.Fprintf(&b, "## Summary\n\n")
-	fmt.Fprintf(&b, "- %d new alerts from %d findings (%d suppressed)\n", d.NewAlerts, d.Findings, d.Suppressed)
-	fmt.Fprintf(&b, "- %d alerts still open, %d tasks overdue\n", d.OpenTotal, len(d.Overdue))
+	fmt.Fprintf(&b, "- %s from %s (%d suppressed)\n", plural(d.NewAlerts, "new alert"), plural(d.Findings, "finding"), d.Suppressed)
+	fmt.Fprintf(&b, "- %s still open, %s overdue\n", plural(d.OpenTotal, "alert"), plural(len(d.Overdue), "task"))
 	fmt.Fprintf(&b, "- Time to acknowledge: %s\n", durStat(d.Acknowledge))
 	fmt.Fprintf(&b, "- Time to resolve: %s\n\n", durStat(d.Resolve))
 	b.WriteString("## By severity\n\n| Severity | Alerts | Findings |\n|---|---:|---:|\n")
@@ -445,7 +452,7 @@ func (d *Digest) Markdown() string {
 		b.WriteString("No findings.\n")
 	}
 	for i, r := range d.Noisiest {
-		fmt.Fprintf(&b, "%d. `%s`: %d findings in %d alerts, false-positive rate %s\n", i+1, r.RuleID, r.Findings, r.Alerts, fpRate(r))
+		fmt.Fprintf(&b, "%d. `%s`: %s in %s, false-positive rate %s\n", i+1, r.RuleID, plural(r.Findings, "finding"), plural(r.Alerts, "alert"), fpRate(r))
 	}
 	b.WriteString("\n## Active silences\n\n")
 	if len(d.Silences) == 0 {
@@ -475,7 +482,7 @@ func (d *Digest) Markdown() string {
 func (d *Digest) Text() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s, %s\n", d.title(), d.period())
-	fmt.Fprintf(&b, "• %d new alerts from %d findings (%d suppressed); %d still open; %d tasks overdue\n", d.NewAlerts, d.Findings, d.Suppressed, d.OpenTotal, len(d.Overdue))
+	fmt.Fprintf(&b, "• %s from %s (%d suppressed); %d still open; %s overdue\n", plural(d.NewAlerts, "new alert"), plural(d.Findings, "finding"), d.Suppressed, d.OpenTotal, plural(len(d.Overdue), "task"))
 	var sevs []string
 	for _, s := range d.BySeverity {
 		if s.Alerts > 0 || s.Findings > 0 {
@@ -490,7 +497,7 @@ func (d *Digest) Text() string {
 	if len(d.Noisiest) > 0 {
 		b.WriteString("Noisiest rules:\n")
 		for _, r := range d.Noisiest {
-			fmt.Fprintf(&b, "• `%s` %d findings in %d alerts, false positives %s\n", r.RuleID, r.Findings, r.Alerts, fpRate(r))
+			fmt.Fprintf(&b, "• `%s` %s in %s, false positives %s\n", r.RuleID, plural(r.Findings, "finding"), plural(r.Alerts, "alert"), fpRate(r))
 		}
 	}
 	if d.OpenTotal > 0 {

@@ -189,7 +189,7 @@ workflows:
 		mk("burst", "2", "bob", "203.0.113.9", t0.Add(time.Minute)), // same rule and IP: grouped
 		mk("burst", "3", "alice", "198.51.100.1", t0),               // another IP: new alert
 		mk("per-user", "4", "alice", "203.0.113.9", t0),
-		mk("per-user", "5", "alice", "198.51.100.1", t0), // per-rule key: same principal, grouped
+		mk("per-user", "5", "alice", "198.51.100.1", t0),              // per-rule key: same principal, grouped
 		mk("burst", "6", "carol", "203.0.113.9", t0.Add(2*time.Hour)), // outside the window: new alert
 	)
 	counts := map[string]int{}

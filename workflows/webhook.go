@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -255,12 +256,7 @@ func (w *WebhookSender) post(ctx context.Context, client *http.Client, hook Webh
 	req.Header.Set(HeaderSignature, Sign([]byte(hook.Secret.Reveal()), ts, it.Body))
 	resp, err := client.Do(req)
 	if err != nil {
-		// The URL may hold a token: report the cause only.
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return true, fmt.Errorf("webhook: %w", err)
+		return true, fmt.Errorf("webhook: %s", netCause(err))
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
@@ -271,6 +267,25 @@ func (w *WebhookSender) post(ctx context.Context, client *http.Client, hook Webh
 		return true, fmt.Errorf("webhook: HTTP %d", resp.StatusCode)
 	}
 	return false, fmt.Errorf("webhook: HTTP %d", resp.StatusCode)
+}
+
+// netCause describes a request error without the URL or host, which may
+// hold a token.
+func netCause(err error) string {
+	var dns *net.DNSError
+	var op *net.OpError
+	var ue *url.Error
+	switch {
+	case errors.As(err, &dns):
+		return "cannot resolve the webhook's host"
+	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ue) && ue.Timeout():
+		return "timed out"
+	case errors.As(err, &op) && op.Err != nil:
+		return op.Op + ": " + op.Err.Error()
+	case errors.As(err, &ue):
+		return ue.Err.Error()
+	}
+	return "request failed"
 }
 
 func (w *WebhookSender) save(it webhookItem) error {
