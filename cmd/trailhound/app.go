@@ -39,6 +39,8 @@ type detectorsConfig struct {
 	Disable []string `yaml:"disable"`
 	// Rules configures the rule pack (see rules.go).
 	Rules configs.Section `yaml:"rules"`
+	// Anomaly configures the baseline detectors (see anomaly.go).
+	Anomaly configs.Section `yaml:"anomaly"`
 }
 
 // detectorKinds builds each kind of detector from its subsection of the
@@ -50,6 +52,7 @@ var detectorKinds = []struct {
 	build   func(a *app, sec configs.Section) ([]detectors.Detector, error)
 }{
 	{"rules", func(c *detectorsConfig) configs.Section { return c.Rules }, buildRules},
+	{"anomaly", func(c *detectorsConfig) configs.Section { return c.Anomaly }, buildAnomaly},
 }
 
 // buildDetectors decodes the detectors section and builds every detector,

@@ -36,6 +36,7 @@ var commands = map[string]command{
 	"sources":  {"show each configured source's health: last poll, lag, errors", cmdSources},
 	"version":  {"print the version", cmdVersion},
 	"rules":    {"list the detection rules, test them on samples, or measure them", cmdRules},
+	"baseline": {"learn the anomaly detectors' baselines from past events", cmdBaseline},
 }
 
 // env is what a command runs with; tests replace the streams.

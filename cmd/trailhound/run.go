@@ -120,6 +120,10 @@ func cmdRun(e *env, args []string) int {
 		}
 		go poll(job, mu) // first poll now, not at the first tick
 	}
+	// Detector checks that need no event (a log source gone silent).
+	if err := a.scheduleChecks(ctx, c, notifiers, *once); err != nil {
+		return fail(e, "%v", err)
+	}
 	if *once {
 		return exitOK
 	}

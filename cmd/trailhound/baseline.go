@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"text/tabwriter"
+	"time"
+
+	"github.com/trailhound/trailhound/detectors/anomaly"
+	"github.com/trailhound/trailhound/sources"
+	"github.com/trailhound/trailhound/sources/file"
+)
+
+const baselineExamples = `  # learn two weeks of every configured source before the first run
+  trailhound baseline --config trailhound.yaml --since 14d
+
+  # learn a month of one source
+  trailhound baseline --config trailhound.yaml --source prod-cloudtrail --since 30d
+
+  # learn from exported CloudTrail files (.json, .json.gz, JSON Lines)
+  trailhound baseline --config trailhound.yaml --since 2026-01-01 ./exports/2026/01
+`
+
+// maxMalformedShown caps the malformed records printed by baseline.
+const maxMalformedShown = 10
+
+func cmdBaseline(e *env, args []string) int {
+	fs := newFlags(e, "baseline", "[flags] [PATH...]", baselineExamples)
+	cfgPath := fs.String("config", "", "config `file` (default: the embedded demo config)")
+	var only stringList
+	fs.Var(&only, "source", "learn only from this configured `source` (repeatable)")
+	since := fs.String("since", "14d", "learn events from this `time` on: a duration ago (14d, 36h) or a date/RFC 3339 time")
+	until := fs.String("until", "", "learn events before this `time` (default: now)")
+	if code := parseFlags(fs, args); code >= 0 {
+		return code
+	}
+	now := time.Now()
+	start, err := parseWhen(*since, now)
+	if err != nil {
+		return fail(e, "--since: %v", err)
+	}
+	end, err := parseWhen(*until, now)
+	if err != nil {
+		return fail(e, "--until: %v", err)
+	}
+	if !start.IsZero() && !end.IsZero() && !start.Before(end) {
+		return fail(e, "--since must be before --until")
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return fail(e, "%v", err)
+	}
+	a, err := openApp(e, cfg)
+	if err != nil {
+		return fail(e, "%v", err)
+	}
+	defer a.Close()
+	var dc detectorsConfig
+	if err := a.cfg.Detectors.Decode(&dc); err != nil {
+		return fail(e, "%v", err)
+	}
+	suite, err := newAnomalySuite(a, dc.Anomaly)
+	if err != nil {
+		return fail(e, "%v", err)
+	}
+	defer suite.Close()
+
+	var srcs []sources.Source
+	if fs.NArg() > 0 {
+		if len(only) > 0 {
+			return fail(e, "give either paths or --source, not both")
+		}
+		for _, p := range fs.Args() {
+			if _, err := os.Stat(p); err != nil {
+				return fail(e, "%v", err)
+			}
+		}
+		s, err := file.New("files", file.Options{Paths: fs.Args(), Rescan: true}, nil)
+		if err != nil {
+			return fail(e, "%v", err)
+		}
+		srcs = []sources.Source{s}
+	} else if srcs, err = a.buildSources(only); err != nil {
+		return fail(e, "%v", err)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	w := sources.Window{Start: start, End: end}
+	read, malformed := 0, 0
+	failed := false
+	for _, src := range srcs {
+		sink := sources.FuncSink{
+			OnEvent: func(ctx context.Context, ev *sources.Event) error {
+				read++
+				suite.Learn(ev)
+				return ctx.Err()
+			},
+			OnMalformed: func(m sources.Malformed) {
+				malformed++
+				if malformed <= maxMalformedShown {
+					fmt.Fprintf(e.stderr, "error: %s\n", m)
+				}
+			},
+		}
+		if _, err := sources.InWindow(src, w).Fetch(ctx, nil, sink); err != nil {
+			fmt.Fprintf(e.stderr, "error: source %s: %v\n", src.Name(), err)
+			failed = true
+		}
+	}
+	if malformed > maxMalformedShown {
+		fmt.Fprintf(e.stderr, "error: %d more malformed records not shown\n", malformed-maxMalformedShown)
+	}
+	// Only a complete read may claim the whole window as learned; what was
+	// learned is kept either way.
+	if !failed {
+		suite.Covered(start)
+	}
+	if err := a.db.Update(suite.Save); err != nil {
+		return fail(e, "save baseline: %v", err)
+	}
+	printBaseline(e.stdout, read, malformed, suite.Summary(), start, end)
+	if failed {
+		return exitError
+	}
+	return exitOK
+}
+
+func printBaseline(w io.Writer, read, malformed int, sum anomaly.Summary, start, end time.Time) {
+	window := "all time"
+	if !start.IsZero() {
+		window = "from " + start.UTC().Format("2006-01-02 15:04")
+	}
+	if !end.IsZero() {
+		window += " to " + end.UTC().Format("2006-01-02 15:04")
+	}
+	if len(sum.Accounts) > 0 {
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "ACCOUNT\tLEARNED\tALREADY LEARNED\tFIRST (UTC)\tLAST (UTC)\tPRINCIPALS\tREADY")
+		for _, acc := range sum.Accounts {
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%d\t%d\n", dash(acc.Account), acc.Learned, acc.Skipped,
+				acc.From.UTC().Format("2006-01-02 15:04"), acc.To.UTC().Format("2006-01-02 15:04"), acc.Principals, acc.Ready)
+		}
+		tw.Flush()
+	}
+	fmt.Fprintf(w, "%d events read (%s), %d learned, %d already learned or repeated", read, window, sum.Learned, sum.Skipped)
+	if malformed > 0 {
+		fmt.Fprintf(w, ", %d malformed records skipped", malformed)
+	}
+	fmt.Fprintf(w, "; %d principals with a baseline, %d past their learning period\n", sum.Principals, sum.Ready)
+}
