@@ -37,6 +37,9 @@ func MessageFor(n workflows.Notification) Message {
 		m.Card = &c
 		if n.Kind == workflows.NotifyEscalate {
 			m.Text = fmt.Sprintf("Escalated: `%s` is not acknowledged yet (level %d).", n.Alert.ID, n.Alert.EscalationLevel)
+			if n.Text != "" {
+				m.Text = n.Text
+			}
 		}
 	case workflows.NotifyUpdate:
 		c := CardFor(n.Alert)
@@ -46,7 +49,10 @@ func MessageFor(n workflows.Notification) Message {
 		more := n.Alert.Count - 1
 		m.Text = fmt.Sprintf("%d more like this (latest at %s).", more, n.Alert.LastSeen.UTC().Format("2006-01-02 15:04:05 UTC"))
 		m.InThread = true
-	case workflows.NotifyAskActor, workflows.NotifyReminder, workflows.NotifyDigest:
+	case workflows.NotifyAskActor:
+		m.Text = n.Text
+		m.Buttons = AskActorButtons()
+	case workflows.NotifyReminder, workflows.NotifyDigest:
 		m.Text = n.Text
 	default:
 		m.Text = n.Text

@@ -21,6 +21,13 @@ const (
 	OpReopen        Op = "reopen"
 )
 
+// The answers to a "was this you?" question, offered in the direct
+// message to the person who performed the action.
+const (
+	OpConfirmMine Op = "mine"
+	OpNotMine     Op = "not_mine"
+)
+
 // Button is one button on a card.
 type Button struct {
 	Op    Op
@@ -37,6 +44,8 @@ var buttons = map[Op]Button{
 	OpResolve:       {OpResolve, "Resolve", ""},
 	OpFalsePositive: {OpFalsePositive, "Mark false positive", ""},
 	OpReopen:        {OpReopen, "Reopen", ""},
+	OpConfirmMine:   {OpConfirmMine, "Yes, that was me", "primary"},
+	OpNotMine:       {OpNotMine, "No, it wasn't me", "danger"},
 }
 
 // MinRole is the least role allowed to perform each operation.
@@ -48,6 +57,9 @@ var MinRole = map[Op]Role{
 	OpResolve:       Analyst,
 	OpFalsePositive: Analyst,
 	OpReopen:        Analyst,
+	// Anyone may answer; Service.Do checks that the user is the one asked.
+	OpConfirmMine: NoRole,
+	OpNotMine:     NoRole,
 }
 
 // workflowAction maps card operations to alert lifecycle actions; OpTask
@@ -77,6 +89,12 @@ func ButtonsFor(a workflows.Alert) []Button {
 		out[i] = buttons[op]
 	}
 	return out
+}
+
+// AskActorButtons are the answers offered with a "was this you?"
+// question.
+func AskActorButtons() []Button {
+	return []Button{buttons[OpConfirmMine], buttons[OpNotMine]}
 }
 
 // ActionPrefix starts every button's action id, so interaction handlers

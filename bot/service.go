@@ -234,6 +234,19 @@ func (s *Service) Do(_ context.Context, id Identity, role Role, op Op, alertID s
 	if role < need {
 		return s.refuse(id, role, buttons[op].Label, alertID)
 	}
+	if op == OpConfirmMine || op == OpNotMine {
+		a, err := s.Store.AnswerActor(alertID, id.Actor(), op == OpConfirmMine)
+		if err != nil {
+			return s.failure(id, string(op), err)
+		}
+		text := fmt.Sprintf("Thank you for confirming. `%s` is now %s.", a.ID, StatusLine(a))
+		if op == OpNotMine {
+			text = fmt.Sprintf("Thank you. The security team has been alerted about `%s`. Do not use the affected credentials until they contact you.", a.ID)
+		}
+		// No Alert: the question is a direct message, not the alert's
+		// card; the outbox redraws the alert's own messages.
+		return Reply{Ephemeral: true, Text: text}
+	}
 	if op == OpTask {
 		in := o.Task
 		in.AlertID = alertID
