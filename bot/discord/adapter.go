@@ -421,32 +421,32 @@ func (n *Notifier) onModal(i *discordgo.Interaction, id bot.Identity, role bot.R
 	return deferredUpdate(), work
 }
 
-// afterAction shows the result of a button or form on a message: the
-// message is redrawn in place (and the alert's own message too, when the
-// button was elsewhere), then the reply follows, privately or not as the
+// afterAction shows the result of a button or form on a message. A card
+// is redrawn in place (and the alert's own message too, when the button
+// was elsewhere); a question with buttons ("was this you?") loses its
+// buttons once answered. Then the reply follows, privately or not as the
 // core says.
 func (n *Notifier) afterAction(ctx context.Context, i *discordgo.Interaction, reply bot.Reply) {
 	opt := discordgo.WithContext(ctx)
-	if a := reply.Alert; a != nil {
-		main, hasMain := a.Message(Name)
-		if m := i.Message; m != nil {
-			edit := func() error {
-				var we *discordgo.WebhookEdit
-				if len(m.Embeds) > 0 {
-					me := n.render.cardEdit(bot.CardFor(*a), m.ChannelID, m.ID)
-					we = &discordgo.WebhookEdit{Embeds: me.Embeds, Components: me.Components}
-				} else {
-					// A question with buttons ("was this you?"): answered.
-					we = &discordgo.WebhookEdit{Components: &[]discordgo.MessageComponent{}}
-				}
-				_, err := n.session.InteractionResponseEdit(i, we, opt)
-				return err
-			}
-			if err := n.guarded(m.ID, *a, edit); err != nil {
-				n.log.Error("redraw message after action", "alert", a.ID, "err", redact(err, i.Token))
-			}
+	m := i.Message
+	a := reply.Alert
+	switch {
+	case m != nil && len(m.Embeds) > 0 && a != nil:
+		err := n.guarded(m.ID, *a, func() error {
+			me := n.render.cardEdit(bot.CardFor(*a), m.ChannelID, m.ID)
+			_, err := n.session.InteractionResponseEdit(i, &discordgo.WebhookEdit{Embeds: me.Embeds, Components: me.Components}, opt)
+			return err
+		})
+		if err != nil {
+			n.log.Error("redraw message after action", "alert", a.ID, "err", redact(err, i.Token))
 		}
-		if hasMain && (i.Message == nil || i.Message.ID != main.MessageID) {
+	case m != nil && len(m.Embeds) == 0 && !reply.Refused:
+		if _, err := n.session.InteractionResponseEdit(i, &discordgo.WebhookEdit{Components: &[]discordgo.MessageComponent{}}, opt); err != nil {
+			n.log.Error("remove answered buttons", "interaction", i.ID, "err", redact(err, i.Token))
+		}
+	}
+	if a != nil {
+		if main, ok := a.Message(Name); ok && (m == nil || m.ID != main.MessageID) {
 			if err := n.redraw(ctx, main, *a, bot.Message{}); err != nil {
 				n.log.Error("redraw alert after action", "alert", a.ID, "err", err)
 			}
