@@ -156,6 +156,10 @@ func openApp(e *env, cfg *configs.Config) (*app, error) {
 		db.Close()
 		return nil, err
 	}
+	if a.alerts.Config, err = loadWorkflows(cfg); err != nil {
+		db.Close()
+		return nil, err
+	}
 	if a.srcStore, err = sources.NewStore(db); err != nil {
 		db.Close()
 		return nil, err
@@ -284,7 +288,7 @@ func colorOK(w io.Writer, e *env) bool {
 
 // botService is the chat core shared by the Slack and Discord adapters.
 func (a *app) botService() *bot.Service {
-	return &bot.Service{Store: a.alerts, Health: a.srcStore.Health, Now: a.now, Log: a.log}
+	return &bot.Service{Store: a.alerts, Health: a.srcStore.Health, Digest: a.digestText, Now: a.now, Log: a.log}
 }
 
 // dispatch delivers the outbox, logging what could not be delivered.

@@ -36,6 +36,9 @@ var commands = map[string]command{
 	"sources":  {"show each configured source's health: last poll, lag, errors", cmdSources},
 	"version":  {"print the version", cmdVersion},
 	"rules":    {"list the detection rules, test them on samples, or measure them", cmdRules},
+	"digest":   {"review a period: counts, response times, open alerts, overdue tasks", cmdDigest},
+	"tasks":    {"list remediation tasks by person and state", cmdTasks},
+	"task":     {"show a remediation task or change its status", cmdTask},
 	"baseline": {"learn the anomaly detectors' baselines from past events", cmdBaseline},
 }
 

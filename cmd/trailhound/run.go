@@ -124,11 +124,17 @@ func cmdRun(e *env, args []string) int {
 	if err := a.scheduleChecks(ctx, c, notifiers, *once); err != nil {
 		return fail(e, "%v", err)
 	}
+	// Escalations, reminders, digests and the ticketing webhook.
+	tick := a.workflowTicker(ctx, notifiers)
 	if *once {
+		tick()
 		return exitOK
 	}
 	if _, err := c.AddFunc(cfg.Dispatch, func() { a.dispatch(ctx, notifiers) }); err != nil {
 		return fail(e, "dispatch schedule: %v", err)
+	}
+	if _, err := c.AddFunc(a.alerts.Config.TickSchedule, tick); err != nil {
+		return fail(e, "workflows tick schedule: %v", err)
 	}
 	a.log.Info("trailhound running", "config", cfg.File, "sources", len(jobs), "notifiers", len(notifiers))
 	c.Start()
