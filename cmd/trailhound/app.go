@@ -95,6 +95,7 @@ func (a *app) buildDetectors() (*detectors.Engine, error) {
 // absent.
 var notifierKinds = map[string]func(a *app, sec configs.Section) (workflows.Notifier, error){
 	"discord": newDiscordNotifier,
+	"slack":   newSlackNotifier,
 }
 
 // notifySection returns the config section of a notifier kind.
