@@ -114,7 +114,10 @@ func TestInvictusBackground(t *testing.T) {
 			t.Logf("background: %d events learned (%s..%s), %d judged: %d findings in %d alerts",
 				len(learnPart), first.Format("15:04:05"), mid.Format("15:04:05"), len(judgePart), len(fs), len(groups))
 			for _, g := range groups {
-				t.Logf("  alert %s (%d findings), first: %s", g[0].RuleID, len(g), g[0].Reason)
+				t.Logf("  alert %s (%d findings):", g[0].RuleID, len(g))
+				for _, f := range g {
+					t.Logf("    %s %s", f.Severity, f.Reason)
+				}
 			}
 			if len(groups) > tc.maxAlerts {
 				t.Fatalf("alerts=%d, want at most %d", len(groups), tc.maxAlerts)

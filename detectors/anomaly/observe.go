@@ -119,6 +119,10 @@ func (o *observer) of(ev *sources.Event) *obs {
 	}
 	x.signin = ev.Action == "ConsoleLogin" && !x.failed
 	x.write = ev.Action != "" && !ev.ReadOnly && !readName(ev.Action)
+	if ev.Service == "signin.amazonaws.com" && ev.Action != "ConsoleLogin" {
+		// CheckMfa, SwitchRole, ExitRole: steps of a sign-in, not changes.
+		x.write = false
+	}
 	x.sensitive = x.write || sensitiveReads[x.api]
 	if o.geo != nil && x.public {
 		loc, found, err := o.geo.Lookup(x.ip)

@@ -102,3 +102,21 @@ func TestObserveInvalidAddresses(t *testing.T) {
 		t.Error("service host name not seen as a call on the principal's behalf")
 	}
 }
+
+func TestSigninStepsAreNotWrites(t *testing.T) {
+	o := newObserver(nil)
+	tests := []struct {
+		action string
+		write  bool
+	}{
+		{"ConsoleLogin", true},
+		{"CheckMfa", false},
+		{"SwitchRole", false},
+	}
+	for _, tc := range tests {
+		x := o.of(&sources.Event{ID: tc.action, Service: "signin.amazonaws.com", Action: tc.action})
+		if x.write != tc.write || x.sensitive != tc.write {
+			t.Errorf("%s: write=%v sensitive=%v, want %v", tc.action, x.write, x.sensitive, tc.write)
+		}
+	}
+}
