@@ -443,6 +443,15 @@ func BuiltinVerifications() []Verification {
 		{Name: "mfa-enabled", FindingAction: "ConsoleLogin",
 			FixedBy: []string{"EnableMFADevice"},
 			Same:    []SameField{{Finding: "principal.name", Event: "requestParameters.userName"}}},
+		{Name: "mfa-re-enabled", FindingAction: "DeactivateMFADevice",
+			FixedBy: []string{"EnableMFADevice"},
+			Same:    []SameField{{Finding: "requestParameters.userName", Event: "requestParameters.userName"}}},
+		{Name: "bucket-policy-deleted", FindingAction: "PutBucketPolicy",
+			FixedBy: []string{"DeleteBucketPolicy", "PutBucketPublicAccessBlock"},
+			Same:    []SameField{{Finding: "requestParameters.bucketName", Event: "requestParameters.bucketName"}}},
+		{Name: "bucket-acl-blocked", FindingAction: "PutBucketAcl",
+			FixedBy: []string{"PutBucketPublicAccessBlock"},
+			Same:    []SameField{{Finding: "requestParameters.bucketName", Event: "requestParameters.bucketName"}}},
 	}
 }
 

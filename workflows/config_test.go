@@ -82,7 +82,7 @@ func TestExampleConfig(t *testing.T) {
 	if c.GroupWindow != 24*time.Hour || !reflect.DeepEqual(c.GroupBy, []string{"rule_id", "account", "principal"}) {
 		t.Fatalf("grouping: window=%v by=%v", c.GroupWindow, c.GroupBy)
 	}
-	if got := c.GroupByRules["aws-console-login-failed-burst"]; !reflect.DeepEqual(got, []string{"rule_id", "source_ip"}) {
+	if got := c.GroupByRules["aws-console-login-failures"]; !reflect.DeepEqual(got, []string{"rule_id", "source_ip"}) {
 		t.Fatalf("group_by_rules=%v", c.GroupByRules)
 	}
 	if len(c.Routes) != 2 || c.Routes[0].Name != "critical-to-incident-room" || !c.Routes[0].Continue || len(c.Routes[0].Targets) != 2 {
@@ -114,7 +114,7 @@ func TestExampleConfig(t *testing.T) {
 	if next := c.Digests[1].Schedule.Next(t0); !next.Equal(time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)) {
 		t.Fatalf("weekly digest next=%v", next)
 	}
-	if n := len(c.Verifications); n != len(BuiltinVerifications())+1 || c.Verifications[n-1].Same[0].Event != "requestParameters.bucketName" {
+	if n := len(c.Verifications); n != len(BuiltinVerifications())+1 || c.Verifications[n-1].Same[1].Event != "requestParameters.statementId" {
 		t.Fatalf("verifications=%d, last=%+v", n, c.Verifications[n-1])
 	}
 }
