@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -462,7 +463,7 @@ func TestApplicationIDLookedUp(t *testing.T) {
 	pub, _, _ := ed25519.GenerateKey(nil)
 	cfg := testConfig(f, pub)
 	cfg.ApplicationID, cfg.GuildID = "", ""
-	n, err := New(cfg, nil)
+	n, err := New(cfg, nil, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -482,7 +483,7 @@ func TestStartFailsClearlyWithBadToken(t *testing.T) {
 		_, _ = w.Write([]byte(`{"message":"401: Unauthorized","code":0}`))
 	})
 	pub, _, _ := ed25519.GenerateKey(nil)
-	n, _ := New(testConfig(f, pub), nil)
+	n, _ := New(testConfig(f, pub), nil, slog.New(slog.DiscardHandler))
 	err := n.Start(context.Background(), &bot.Service{}, http.NewServeMux())
 	if err == nil || !strings.HasPrefix(err.Error(), "discord: register /trailhound: HTTP 401 Unauthorized") || strings.Contains(err.Error(), testToken) {
 		t.Fatalf("err=%v", err)

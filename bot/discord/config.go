@@ -43,8 +43,8 @@ type Options struct {
 	// Roles map Discord role ids and user ids to Trailhound roles.
 	Roles bot.Policy `yaml:"roles"`
 	// RawEventURL is the link template for the raw event, with {account},
-	// {region}, {event_id} and {source}; "" turns the link off. The default
-	// opens the event in the CloudTrail console.
+	// {region}, {event_id} and {source}; "off" (or "") turns the link off.
+	// The default opens the event in the CloudTrail console.
 	RawEventURL *string `yaml:"raw_event_url"`
 	// RegisterCommands registers /trailhound at start (default true).
 	RegisterCommands *bool `yaml:"register_commands"`
@@ -167,6 +167,9 @@ func (o Options) Check(sec configs.Section) (Config, error) {
 	}
 	if o.RawEventURL != nil {
 		c.RawEventURL = *o.RawEventURL
+		if c.RawEventURL == "off" {
+			c.RawEventURL = ""
+		}
 		if err := checkURLTemplate(c.RawEventURL); err != nil {
 			return Config{}, sec.Errorf("raw_event_url", "%v", err)
 		}

@@ -101,3 +101,40 @@ func TestConfigDefaults(t *testing.T) {
 		t.Fatalf("defaults=%+v", c)
 	}
 }
+
+// TestExampleConfig loads the commented notify.discord example of
+// configs/example.yaml, uncommented, so the documentation stays valid.
+func TestExampleConfig(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "configs", "example.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var block []string
+	in := false
+	for _, line := range strings.Split(string(b), "\n") {
+		if line == "  # discord:" {
+			in = true
+		}
+		if in && !strings.HasPrefix(line, "  #") {
+			break
+		}
+		if in {
+			block = append(block, "  "+strings.TrimPrefix(line, "  # "))
+		}
+	}
+	if len(block) < 10 {
+		t.Fatalf("configs/example.yaml has no commented notify.discord example")
+	}
+	doc := "notify:\n" + strings.Join(block, "\n") + "\n"
+	cfg, err := configs.Parse([]byte(doc), "example.yaml", func(k string) (string, bool) { return testToken, k == "DISCORD_BOT_TOKEN" })
+	if err != nil {
+		t.Fatalf("%v\n%s", err, doc)
+	}
+	c, err := Load(cfg.Notify.Discord)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, doc)
+	}
+	if c.Mode != ModeGateway || c.ChannelID != "112233445566778899" || len(c.Roles.Analysts) != 1 || c.RawEventURL != DefaultRawEventURL {
+		t.Fatalf("example=%+v", c)
+	}
+}

@@ -90,11 +90,11 @@ func TestGatewayInteraction(t *testing.T) {
 	pub, _, _ := ed25519.GenerateKey(nil)
 	cfg := testConfig(f, pub)
 	cfg.Mode = ModeGateway
-	n, err := New(cfg, slog.New(slog.DiscardHandler))
+	st, a := newStore(t)
+	n, err := New(cfg, st.DB(), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, a := newStore(t)
 	svc := &bot.Service{Store: st, Now: func() time.Time { return now }}
 	d := &workflows.Dispatcher{Store: st, Notifiers: []workflows.Notifier{n}}
 	if _, err := d.Dispatch(context.Background()); err != nil {

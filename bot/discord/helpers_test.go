@@ -34,7 +34,8 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 // Ids used throughout the tests, shaped like Discord snowflakes.
 const (
-	testToken     = "MTE0MDAwMDAwMDAwMDAwMDA5.GhYx1a.test-token-not-real-0123456789abcdef"
+	testToken     = "MTMwMDAwMDAwMDAwMDAwMDAwMg.GhYx1a.test-token-not-real-0123456789abcdef"
+	testBotUser   = "1300000000000000002" // the user id the token's first part encodes
 	testChannel   = "1100000000000000001"
 	testGuild     = "1200000000000000001"
 	testApp       = "1300000000000000001"
@@ -165,6 +166,8 @@ type fakeDiscord struct {
 	channels map[string]bool
 	nonces   map[string]string
 	messages map[string]string // message id -> channel id
+	// posted keeps each created message as Discord lists it in history.
+	posted   map[string][]map[string]any // channel id -> messages, newest first
 	override map[string]http.HandlerFunc
 	nextID   atomic.Int64
 }
@@ -176,6 +179,7 @@ func newFakeDiscord(t testing.TB) *fakeDiscord {
 		channels: map[string]bool{testChannel: true},
 		nonces:   map[string]string{},
 		messages: map[string]string{},
+		posted:   map[string][]map[string]any{},
 		override: map[string]http.HandlerFunc{},
 	}
 	f.nextID.Store(1600000000000000000)
@@ -228,6 +232,7 @@ func (f *fakeDiscord) serve(w http.ResponseWriter, r *http.Request) {
 		var m struct {
 			Nonce        string `json:"nonce"`
 			EnforceNonce bool   `json:"enforce_nonce"`
+			Embeds       []any  `json:"embeds"`
 		}
 		payload := body
 		if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/") {
@@ -245,7 +250,18 @@ func (f *fakeDiscord) serve(w http.ResponseWriter, r *http.Request) {
 		if m.Nonce != "" {
 			f.nonces[m.Nonce] = id
 		}
-		reply(200, map[string]any{"id": id, "channel_id": ch, "nonce": m.Nonce})
+		msg := map[string]any{"id": id, "channel_id": ch, "nonce": m.Nonce, "timestamp": now.Format(time.RFC3339),
+			"author": map[string]any{"id": testBotUser, "username": "Trailhound", "bot": true}, "embeds": m.Embeds}
+		f.posted[ch] = append([]map[string]any{msg}, f.posted[ch]...)
+		reply(200, msg)
+	case r.Method == "GET" && len(parts) == 3 && parts[0] == "channels" && parts[2] == "messages":
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		list := f.posted[parts[1]]
+		if list == nil {
+			list = []map[string]any{}
+		}
+		reply(200, list)
 	case r.Method == "PATCH" && len(parts) == 4 && parts[0] == "channels" && parts[2] == "messages":
 		reply(200, map[string]any{"id": parts[3], "channel_id": parts[1]})
 	case r.Method == "POST" && len(parts) == 5 && parts[0] == "channels" && parts[4] == "threads":
@@ -293,6 +309,14 @@ func multipartJSON(contentType string, body []byte) []byte {
 		}
 	}
 	return nil
+}
+
+// forgetNonces makes the fake behave as Discord does once a nonce is more
+// than a few minutes old: a post with it creates a new message.
+func (f *fakeDiscord) forgetNonces() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.nonces = map[string]string{}
 }
 
 // requests returns the calls received so far.
@@ -398,7 +422,7 @@ func newHarness(t testing.TB) *harness {
 	f := newFakeDiscord(t)
 	st, a := newStore(t)
 	logs := &syncBuffer{}
-	n, err := New(testConfig(f, pub), slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	n, err := New(testConfig(f, pub), st.DB(), slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {
 		t.Fatal(err)
 	}

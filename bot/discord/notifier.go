@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/bwmarrin/discordgo"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/trailhound/trailhound/bot"
 	"github.com/trailhound/trailhound/workflows"
@@ -41,6 +42,11 @@ type Notifier struct {
 	// stripes serialise edits of the same message.
 	stripes [64]sync.Mutex
 
+	// posts journals alert-card posts (nil without a database).
+	posts *journal
+	// botID is the bot's user id, the author of its messages.
+	botID string
+
 	// Set by Start.
 	svc     *bot.Service
 	appID   string
@@ -50,10 +56,16 @@ type Notifier struct {
 }
 
 // New builds the notifier. It does no network I/O: the token is first used
-// when a message is posted or Start runs.
-func New(cfg Config, log *slog.Logger) (*Notifier, error) {
+// when a message is posted or Start runs. db, when not nil, keeps the
+// journal of alert-card posts (bucket bot.discord.posts) that prevents a
+// duplicate card after a crash.
+func New(cfg Config, db *bolt.DB, log *slog.Logger) (*Notifier, error) {
 	if log == nil {
 		log = slog.Default()
+	}
+	posts, err := newJournal(db)
+	if err != nil {
+		return nil, err
 	}
 	s, err := discordgo.New("Bot " + cfg.Token.Reveal())
 	if err != nil {
@@ -75,6 +87,8 @@ func New(cfg Config, log *slog.Logger) (*Notifier, error) {
 		now:     time.Now,
 		drawn:   map[string]time.Time{},
 		appID:   cfg.ApplicationID,
+		posts:   posts,
+		botID:   botUserID(cfg.Token.Reveal()),
 	}, nil
 }
 
@@ -151,6 +165,24 @@ func (n *Notifier) Notify(ctx context.Context, note workflows.Notification) (wor
 	}
 	if !ok {
 		return ref, false, nil
+	}
+	if main && m.Card != nil && n.posts != nil && note.Key != "" {
+		earlier, seen, err := n.posts.begin(nonceFor(note.Key), postEntry{Channel: channel, Marker: cardMarker(note.Alert.ID), At: n.now()})
+		if err != nil {
+			return ref, true, err
+		}
+		if seen {
+			// An earlier attempt may have posted the card and died before
+			// its reference was stored: find it rather than post twice.
+			msg, err := n.findPosted(ctx, earlier)
+			if err != nil {
+				n.log.Warn("cannot check for an earlier post; posting (a duplicate is possible)", "alert", note.Alert.ID, "err", err)
+			}
+			if msg != nil {
+				n.log.Info("found the card of an earlier attempt", "alert", note.Alert.ID, "message", msg.ID)
+				return workflows.MessageRef{Notifier: Name, Channel: msg.ChannelID, MessageID: msg.ID}, false, nil
+			}
+		}
 	}
 	msg, err := n.send(ctx, channel, n.render.messageSend(m), note.Key)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/trailhound/trailhound/bot"
+	"github.com/trailhound/trailhound/internal/testdb"
 	"github.com/trailhound/trailhound/workflows"
 )
 
@@ -19,7 +20,7 @@ func newNotifier(t *testing.T) (*Notifier, *fakeDiscord) {
 	t.Helper()
 	f := newFakeDiscord(t)
 	pub, _, _ := ed25519.GenerateKey(nil)
-	n, err := New(testConfig(f, pub), slog.New(slog.DiscardHandler))
+	n, err := New(testConfig(f, pub), testdb.Open(t), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,9 +73,10 @@ func mustJSON(t *testing.T, v any) []byte {
 // TestRepostAfterCrashIsDeduplicated: the post succeeded but the process
 // died before the message reference was stored; the outbox posts again
 // with the same key, Discord matches the nonce and returns the first
-// message.
+// message. (Without a journal, so the nonce alone is at work.)
 func TestRepostAfterCrashIsDeduplicated(t *testing.T) {
 	n, f := newNotifier(t)
+	n.posts = nil
 	note := workflows.Notification{Kind: workflows.NotifyNew, Alert: stratusAlert(t), Key: "TH-7-1"}
 	first, _, err := n.Notify(context.Background(), note)
 	if err != nil {
@@ -301,5 +303,68 @@ func TestUpdateWithoutMessagePostsCard(t *testing.T) {
 	}
 	if !strings.Contains(string(f.wait(t, 1, "POST", "/channels/"+testChannel+"/messages").Body), `"title":"[MEDIUM] Console sign-in without MFA"`) {
 		t.Fatalf("posted no card")
+	}
+}
+
+// TestRepostLongAfterCrashFindsTheCard: the post succeeded, the process
+// died before the reference was stored, and came back after Discord had
+// forgotten the nonce. The journal says a post may exist; the card is
+// found in the channel's history instead of being posted twice.
+func TestRepostLongAfterCrashFindsTheCard(t *testing.T) {
+	n, f := newNotifier(t)
+	note := workflows.Notification{Kind: workflows.NotifyNew, Alert: stratusAlert(t), Key: "TH-7-1"}
+	first, _, err := n.Notify(context.Background(), note)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.forgetNonces()
+	again, retry, err := n.Notify(context.Background(), note)
+	if err != nil || retry {
+		t.Fatalf("retry=%v err=%v", retry, err)
+	}
+	if again != first {
+		t.Fatalf("second attempt gave %+v, want the first card %+v", again, first)
+	}
+	if posts := f.matching("POST", "/channels/"+testChannel+"/messages"); len(posts) != 1 {
+		t.Fatalf("posts=%d, want 1", len(posts))
+	}
+	if got := f.matching("GET", "/channels/"+testChannel+"/messages"); len(got) != 1 {
+		t.Fatalf("history reads=%d, want 1", len(got))
+	}
+}
+
+// TestRepostWhenFirstAttemptNeverArrived: the journal has the attempt but
+// the channel does not have the card (the request never reached
+// Discord): it is posted.
+func TestRepostWhenFirstAttemptNeverArrived(t *testing.T) {
+	n, f := newNotifier(t)
+	fail := true
+	f.on("POST /channels/"+testChannel+"/messages", func(w http.ResponseWriter, r *http.Request) {
+		if fail {
+			hj, _ := w.(http.Hijacker)
+			conn, _, _ := hj.Hijack()
+			conn.Close()
+		}
+	})
+	note := workflows.Notification{Kind: workflows.NotifyNew, Alert: stratusAlert(t), Key: "TH-7-1"}
+	if _, retry, err := n.Notify(context.Background(), note); err == nil || !retry {
+		t.Fatalf("retry=%v err=%v, want a retryable failure", retry, err)
+	}
+	f.on("POST /channels/"+testChannel+"/messages", nil)
+	ref, _, err := n.Notify(context.Background(), note)
+	if err != nil || ref.MessageID == "" {
+		t.Fatalf("ref=%+v err=%v", ref, err)
+	}
+	if got := f.matching("GET", "/channels/"+testChannel+"/messages"); len(got) != 1 {
+		t.Fatalf("history reads=%d, want 1", len(got))
+	}
+}
+
+func TestBotUserID(t *testing.T) {
+	if got := botUserID(testToken); got != testBotUser {
+		t.Fatalf("bot user id=%q, want %q", got, testBotUser)
+	}
+	if got := botUserID("not.a.token"); got != "" {
+		t.Fatalf("bot user id=%q from a malformed token", got)
 	}
 }

@@ -53,7 +53,7 @@ func (r renderer) embed(c bot.Card) *discordgo.MessageEmbed {
 		Title:  clip(c.Title, maxEmbedTitle),
 		URL:    r.link(c),
 		Color:  c.Colour,
-		Footer: &discordgo.MessageEmbedFooter{Text: "Trailhound"},
+		Footer: &discordgo.MessageEmbedFooter{Text: cardMarker(c.AlertID)},
 	}
 	var desc strings.Builder
 	desc.WriteString(escape(c.Summary))

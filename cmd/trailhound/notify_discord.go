@@ -30,14 +30,14 @@ func newDiscordNotifier(a *app, sec configs.Section) (workflows.Notifier, error)
 	if cfg.HTTP() && a.cfg.HTTP.Listen == "" {
 		return nil, sec.Errorf("mode", "%s mode needs http.listen: Discord posts interactions to %s there", cfg.Mode, discord.InteractionsPath)
 	}
-	return discord.New(cfg, a.log)
+	return discord.New(cfg, a.db, a.log)
 }
 
 // discordFromEnv writes the notify.discord section the demo's environment
 // describes and parses it like a config file, so the same checks (and
 // error messages) apply. Optional: DISCORD_APPLICATION_ID,
-// DISCORD_GUILD_ID, and DISCORD_ANALYSTS, a comma-separated list of
-// Discord role or user ids (or "*") who may act on alerts.
+// DISCORD_GUILD_ID, and DISCORD_ANALYSTS, DISCORD_RESPONDERS and
+// DISCORD_VIEWERS, comma-separated Discord role or user ids (or "*").
 func discordFromEnv(getenv func(string) string) (configs.Section, error) {
 	token, channel := getenv("DISCORD_BOT_TOKEN"), getenv("DISCORD_CHANNEL_ID")
 	if token == "" || channel == "" {
@@ -50,14 +50,20 @@ func discordFromEnv(getenv func(string) string) (configs.Section, error) {
 	if v := getenv("DISCORD_GUILD_ID"); v != "" {
 		opts["guild_id"] = v
 	}
-	var analysts []string
-	for _, id := range strings.Split(getenv("DISCORD_ANALYSTS"), ",") {
-		if id = strings.TrimSpace(id); id != "" {
-			analysts = append(analysts, id)
+	roles := map[string]any{}
+	for role, name := range map[string]string{"analyst": "DISCORD_ANALYSTS", "responder": "DISCORD_RESPONDERS", "viewer": "DISCORD_VIEWERS"} {
+		var ids []string
+		for _, id := range strings.Split(getenv(name), ",") {
+			if id = strings.TrimSpace(id); id != "" {
+				ids = append(ids, id)
+			}
+		}
+		if len(ids) > 0 {
+			roles[role] = ids
 		}
 	}
-	if len(analysts) > 0 {
-		opts["roles"] = map[string]any{"analyst": analysts}
+	if len(roles) > 0 {
+		opts["roles"] = roles
 	}
 	b, err := yaml.Marshal(map[string]any{"notify": map[string]any{"discord": opts}})
 	if err != nil {

@@ -17,7 +17,8 @@ func TestDiscordFromEnv(t *testing.T) {
 		"DISCORD_BOT_TOKEN":  discordTestToken,
 		"DISCORD_CHANNEL_ID": "1100000000000000001",
 		"DISCORD_GUILD_ID":   "1200000000000000001",
-		"DISCORD_ANALYSTS":   "1500000000000000003, *",
+		"DISCORD_ANALYSTS":   "1500000000000000003, 1400000000000000003",
+		"DISCORD_VIEWERS":    "*",
 	}
 	sec, err := discordFromEnv(func(k string) string { return env[k] })
 	if err != nil || sec.IsZero() {
@@ -27,7 +28,7 @@ func TestDiscordFromEnv(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.ChannelID != "1100000000000000001" || cfg.GuildID != "1200000000000000001" || len(cfg.Roles.Analysts) != 2 || cfg.Mode != discord.ModeGateway {
+	if cfg.ChannelID != "1100000000000000001" || cfg.GuildID != "1200000000000000001" || len(cfg.Roles.Analysts) != 2 || len(cfg.Roles.Viewers) != 1 || cfg.Mode != discord.ModeGateway {
 		t.Fatalf("config=%+v", cfg)
 	}
 
