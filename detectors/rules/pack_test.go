@@ -1,6 +1,7 @@
 package rules_test
 
 import (
+	"os"
 	"testing"
 
 	"github.com/trailhound/trailhound/detectors/rules"
@@ -50,5 +51,23 @@ func TestBuiltinRulesComplete(t *testing.T) {
 		if !fires {
 			t.Errorf("%s: no inline test where the rule fires", d.ID)
 		}
+	}
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
 	}
 }

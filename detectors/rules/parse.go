@@ -31,7 +31,8 @@ func Parse(data []byte, file, origin string) ([]Definition, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, nil
 		}
-		return nil, &Error{File: file, Line: yamlErrLine(err), Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
+		line, msg := yamlErr(err)
+		return nil, &Error{File: file, Line: line, Msg: msg}
 	}
 	if len(root.Content) == 0 {
 		return nil, nil
@@ -53,12 +54,15 @@ func Parse(data []byte, file, origin string) ([]Definition, error) {
 	return defs, nil
 }
 
-func yamlErrLine(err error) int {
+// yamlErr splits a yaml.v3 syntax error into its line and message.
+func yamlErr(err error) (int, string) {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	var line int
-	if _, e := fmt.Sscanf(strings.TrimPrefix(err.Error(), "yaml: "), "line %d:", &line); e == nil {
-		return line
+	if _, e := fmt.Sscanf(msg, "line %d:", &line); e == nil {
+		_, rest, _ := strings.Cut(msg, ": ")
+		return line, rest
 	}
-	return 0
+	return 0, msg
 }
 
 type parser struct {

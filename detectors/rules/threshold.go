@@ -113,9 +113,7 @@ func (s *thresholdState) observe(ev *sources.Event) []detectors.Finding {
 	if over := len(w) - cut - maxWindowEntries; over > 0 {
 		cut += over
 	}
-	if cut > 0 {
-		w = append(w[:0:0], w[cut:]...)
-	}
+	w = w[cut:]
 	s.windows[key] = w
 	s.dirty[key] = true
 	if newest.After(s.latest) {

@@ -1,0 +1,226 @@
+package rules_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/trailhound/trailhound/detectors"
+	"github.com/trailhound/trailhound/detectors/rules"
+	"github.com/trailhound/trailhound/detectors/sigma"
+	"github.com/trailhound/trailhound/sources"
+)
+
+// replayEvents is how many events one benchmark operation processes:
+// the Invictus records replayed with fresh eventIDs and shifted times.
+var replayEvents = flag.Int("replay", 1_000_000, "events per benchmark operation (Invictus records replayed)")
+
+// replayer regenerates Invictus records: record i is base record i mod n,
+// with its eventID suffixed by the round and its eventTime moved forward
+// one hour per round (the dataset spans 55 minutes), so threshold windows
+// slide as in a live feed. It keeps only the 2,900 base records in memory.
+type replayer struct {
+	recs []baseRecord
+}
+
+type baseRecord struct {
+	raw []byte
+	// idEnd is the offset just before the closing quote of eventID;
+	// timeAt and timeEnd bound the eventTime value.
+	idEnd, timeAt, timeEnd int
+	t                      time.Time
+}
+
+func newReplayer(b *testing.B) *replayer {
+	b.Helper()
+	path := filepath.Join(sharedData(b, "invictus_sigma_aws_stratus"), "invictus_sigma_aws_stratus.jsonl")
+	f, err := os.Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	r := &replayer{}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<22)
+	for sc.Scan() {
+		raw := append([]byte(nil), bytes.TrimSpace(sc.Bytes())...)
+		if len(raw) == 0 {
+			continue
+		}
+		var head struct {
+			ID   string `json:"eventID"`
+			Time string `json:"eventTime"`
+		}
+		if err := json.Unmarshal(raw, &head); err != nil {
+			b.Fatal(err)
+		}
+		id := valueAt(raw, "eventID", head.ID)
+		at := valueAt(raw, "eventTime", head.Time)
+		t, err := time.Parse(time.RFC3339, head.Time)
+		if id < 0 || at < 0 || err != nil {
+			b.Fatalf("record without plain eventID/eventTime: %.80s", raw)
+		}
+		r.recs = append(r.recs, baseRecord{raw: raw, idEnd: id + len(head.ID), timeAt: at, timeEnd: at + len(head.Time), t: t})
+	}
+	if err := sc.Err(); err != nil {
+		b.Fatal(err)
+	}
+	return r
+}
+
+// valueAt returns the offset of the string value of a top-level key, or -1.
+func valueAt(raw []byte, key, value string) int {
+	k := bytes.Index(raw, []byte(`"`+key+`"`))
+	if k < 0 {
+		return -1
+	}
+	v := bytes.Index(raw[k:], []byte(`"`+value+`"`))
+	if v < 0 {
+		return -1
+	}
+	return k + v + 1
+}
+
+// record returns a fresh copy of record i; the caller owns it (Event.Raw
+// keeps it).
+func (r *replayer) record(i int) []byte {
+	base := &r.recs[i%len(r.recs)]
+	round := i / len(r.recs)
+	ts := base.t.Add(time.Duration(round) * time.Hour).UTC().Format(time.RFC3339)
+	suffix := "-r" + strconv.Itoa(round)
+	out := make([]byte, 0, len(base.raw)+len(suffix)+8)
+	raw := base.raw
+	if base.idEnd < base.timeAt {
+		out = append(out, raw[:base.idEnd]...)
+		out = append(out, suffix...)
+		out = append(out, raw[base.idEnd:base.timeAt]...)
+		out = append(out, ts...)
+		out = append(out, raw[base.timeEnd:]...)
+	} else {
+		out = append(out, raw[:base.timeAt]...)
+		out = append(out, ts...)
+		out = append(out, raw[base.timeEnd:base.idEnd]...)
+		out = append(out, suffix...)
+		out = append(out, raw[base.idEnd:]...)
+	}
+	return out
+}
+
+// peak samples the live heap.
+type peak struct{ max uint64 }
+
+func (p *peak) sample() {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	if ms.HeapInuse > p.max {
+		p.max = ms.HeapInuse
+	}
+}
+
+// runReplay times fn over replayEvents generated records per operation
+// and reports events per second, nanoseconds per event and the peak heap.
+func runReplay(b *testing.B, fn func(rec []byte)) {
+	r := newReplayer(b)
+	n := *replayEvents
+	var pk peak
+	runtime.GC()
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	for op := 0; op < b.N; op++ {
+		for i := 0; i < n; i++ {
+			fn(r.record(i))
+			if i%100_000 == 0 {
+				pk.sample()
+			}
+		}
+	}
+	elapsed := time.Since(start)
+	pk.sample()
+	b.StopTimer()
+	events := float64(n) * float64(b.N)
+	b.ReportMetric(events/elapsed.Seconds(), "events/s")
+	b.ReportMetric(float64(elapsed.Nanoseconds())/events, "ns/event")
+	b.ReportMetric(float64(pk.max)/(1<<20), "peak-heap-MB")
+}
+
+// BenchmarkJSONDecode is the baseline: decoding each replayed record into
+// a map with encoding/json, nothing else.
+func BenchmarkJSONDecode(b *testing.B) {
+	runReplay(b, func(rec []byte) {
+		var m map[string]any
+		if err := json.Unmarshal(rec, &m); err != nil {
+			b.Fatal(err)
+		}
+	})
+}
+
+// BenchmarkNormalize decodes each record into a sources.Event, as every
+// source does before detection.
+func BenchmarkNormalize(b *testing.B) {
+	runReplay(b, func(rec []byte) {
+		if _, err := sources.Normalize(rec, "bench"); err != nil {
+			b.Fatal(err)
+		}
+	})
+}
+
+// BenchmarkRulePack normalises each record and runs the whole built-in
+// pack on it: stateless rules and threshold rules with their windows.
+func BenchmarkRulePack(b *testing.B) {
+	benchPack(b, rules.Options{})
+}
+
+// BenchmarkRulePackWithSigma adds the 57 SigmaHQ CloudTrail rules.
+func BenchmarkRulePackWithSigma(b *testing.B) {
+	opts := rules.Options{}
+	opts.Extra = sigmaDefs(b)
+	benchPack(b, opts)
+}
+
+func benchPack(b *testing.B, opts rules.Options) {
+	p, err := rules.Load(opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	eng := detectors.NewEngine(p.Detectors()...)
+	ctx := context.Background()
+	findings := 0
+	runReplay(b, func(rec []byte) {
+		ev, err := sources.Normalize(rec, "bench")
+		if err != nil {
+			b.Fatal(err)
+		}
+		fs, _ := eng.Detect(ctx, &ev)
+		findings += len(fs)
+	})
+	b.ReportMetric(float64(findings)/float64(b.N), "findings/op")
+	b.ReportMetric(float64(len(p.Rules())), "rules")
+}
+
+// BenchmarkReplayOnly measures generating the replayed records, included
+// in every figure above.
+func BenchmarkReplayOnly(b *testing.B) {
+	var sink int
+	runReplay(b, func(rec []byte) { sink += len(rec) })
+	if sink == 0 {
+		b.Fatal("nothing generated")
+	}
+}
+
+func sigmaDefs(b *testing.B) []rules.Definition {
+	dir := sharedData(b, "sigma/rules/cloud/aws/cloudtrail")
+	defs, skipped, err := sigma.LoadDir(dir)
+	if err != nil || len(skipped) > 0 {
+		b.Fatalf("sigma: %v %v", err, skipped)
+	}
+	return defs
+}
