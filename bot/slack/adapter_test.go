@@ -489,3 +489,26 @@ func TestSeenCache(t *testing.T) {
 		t.Error("requests without an identity were deduplicated")
 	}
 }
+
+// A button on an ephemeral card (the answer to /trailhound show) redraws
+// that card through its response URL and the alert's message in place.
+func TestButtonOnEphemeralCard(t *testing.T) {
+	h := newHarness(t)
+	h.start()
+	a, ref := h.posted()
+	p := h.buttonPayload("U0RESP", bot.OpAcknowledge, a.ID, ref)
+	p["container"] = map[string]any{"type": "message", "message_ts": "1767605999.000001", "channel_id": "C0SECURITY", "is_ephemeral": true}
+	h.signedPost(PathInteractions, interactionBody(p))
+	h.n.wait()
+	if n := len(h.fake.updatesOf(ref.MessageID)); n != 1 {
+		t.Errorf("alert's message redrawn %d times, want 1", n)
+	}
+	rs := h.fake.responsesCopy()
+	if len(rs) != 1 || rs[0].Body["replace_original"] != true || rs[0].Body["response_type"] != "ephemeral" {
+		t.Fatalf("responses=%+v, want the ephemeral card replaced", rs)
+	}
+	b, _ := json.Marshal(rs[0].Body)
+	if !strings.Contains(strings.NewReplacer(`\u003c`, "<", `\u003e`, ">").Replace(string(b)), "acknowledged by <@U0RESP>") {
+		t.Errorf("replaced card does not show the new state: %s", b)
+	}
+}
