@@ -63,6 +63,15 @@ func (n *Notifier) Start(ctx context.Context, svc *bot.Service, mux *http.ServeM
 		mux.Handle("POST "+InteractionsPath, n)
 	}
 	if n.cfg.Gateway() {
+		// discordgo's own messages (gateway reconnects and the like) go to
+		// our log. Its debug level, which prints the identify payload with
+		// the token, is never enabled.
+		log := n.log
+		discordgo.Logger = func(level, _ int, format string, a ...any) {
+			if level <= discordgo.LogWarning {
+				log.Warn("discordgo: " + fmt.Sprintf(format, a...))
+			}
+		}
 		n.session.Identify.Intents = discordgo.IntentsGuilds
 		n.session.AddHandler(func(_ *discordgo.Session, ic *discordgo.InteractionCreate) { n.onGateway(ic.Interaction) })
 		if err := n.session.Open(); err != nil {
@@ -213,6 +222,11 @@ func (n *Notifier) spawn(i *discordgo.Interaction, work func(ctx context.Context
 		defer func() {
 			if r := recover(); r != nil {
 				n.log.Error("interaction work panicked", "interaction", i.ID, "panic", fmt.Sprint(r))
+				// Do not leave the user looking at "thinking…".
+				msg := &discordgo.WebhookParams{Content: "Something went wrong on our side; the error is logged. Please try again.", Flags: ephemeral}
+				if _, err := n.session.FollowupMessageCreate(i, true, msg); err != nil {
+					n.log.Error("answer interaction after panic", "interaction", i.ID, "err", redact(err, i.Token))
+				}
 			}
 		}()
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(n.baseCtx), workTimeout)

@@ -563,3 +563,19 @@ func BenchmarkSignedInteractions(b *testing.B) {
 		})
 	}
 }
+
+func TestPanicInWorkStillAnswers(t *testing.T) {
+	h := newHarness(t)
+	h.svc.Digest = func(context.Context, time.Duration) (string, error) { panic("digest chart failed") }
+	i := slash(viewerUser, nil, "digest", nil)
+	if _, resp := h.post(t, i); resp["type"] != float64(5) {
+		t.Fatalf("answer=%v", resp)
+	}
+	f := h.f.wait(t, 1, "POST", followupPath(i)).JSON(t)
+	if !strings.HasPrefix(f["content"].(string), "Something went wrong on our side") {
+		t.Fatalf("followup=%v", f)
+	}
+	if logs := h.logs.String(); !strings.Contains(logs, "interaction work panicked") {
+		t.Fatalf("panic not logged: %s", logs)
+	}
+}
