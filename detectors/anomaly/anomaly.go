@@ -80,6 +80,7 @@ const (
 // Suite is the set of anomaly detectors built from one config, sharing a
 // GeoIP database and the record of what was already learned.
 type Suite struct {
+	// The detectors, also returned by Detectors.
 	FirstSeen *FirstSeen
 	Spike     *Spike
 	OffHours  *OffHours

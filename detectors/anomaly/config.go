@@ -25,6 +25,8 @@ type Config struct {
 	// GeoIP names optional MaxMind databases for the location detector.
 	GeoIP GeoIPConfig `yaml:"geoip"`
 
+	// FirstSeen, OffHours, Spike, Location and Silence tune each
+	// detector.
 	FirstSeen FirstSeenConfig `yaml:"first_seen"`
 	OffHours  OffHoursConfig  `yaml:"off_hours"`
 	Spike     SpikeConfig     `yaml:"spike"`

@@ -67,7 +67,27 @@ type observer struct {
 	geoErrs int
 }
 
-const uaCacheSize = 4096
+// uaCacheSize and maxCachedUA bound the user agent cache: 4096 agents of
+// at most 512 bytes.
+const (
+	uaCacheSize = 4096
+	maxCachedUA = 512
+)
+
+// maxTerm and maxKey bound what one hostile record can make the detectors
+// keep: longer values are cut.
+const (
+	maxTerm = 256
+	maxKey  = 512
+)
+
+// clip cuts s to n bytes.
+func clip(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
 
 func newObserver(g *geo.DB) *observer {
 	o := &observer{uaCache: make(map[string]string)}
@@ -87,13 +107,14 @@ func (o *observer) of(ev *sources.Event) *obs {
 	x := &obs{
 		id:       ev.ID,
 		t:        ev.Time,
-		source:   ev.Source,
-		account:  ev.Account,
-		region:   ev.Region,
-		logGroup: ev.LogGroup,
+		source:   clip(ev.Source, maxTerm),
+		account:  clip(ev.Account, maxTerm),
+		region:   clip(ev.Region, maxTerm),
+		logGroup: clip(ev.LogGroup, maxTerm),
 		failed:   ev.Failed(),
 	}
 	x.pkey, x.pname, x.person = principalKey(ev)
+	x.pkey, x.pname = clip(x.pkey, maxKey), clip(x.pname, maxTerm)
 	ipText := strings.TrimSpace(ev.SourceIP)
 	if ip, err := netip.ParseAddr(ipText); err == nil {
 		x.ip = ip.Unmap()
@@ -105,17 +126,19 @@ func (o *observer) of(ev *sources.Event) *obs {
 	fam, ok := o.uaCache[ev.UserAgent]
 	if !ok {
 		fam = uaFamily(ev.UserAgent)
-		if len(o.uaCache) >= uaCacheSize {
-			clear(o.uaCache)
+		if len(ev.UserAgent) <= maxCachedUA {
+			if len(o.uaCache) >= uaCacheSize {
+				clear(o.uaCache)
+			}
+			o.uaCache[ev.UserAgent] = fam
 		}
-		o.uaCache[ev.UserAgent] = fam
 	}
 	x.uaFamily = fam
 	if fam == "aws-service" {
 		x.viaService = true
 	}
 	if ev.Service != "" || ev.Action != "" {
-		x.api = servicePrefix(ev.Service) + ":" + ev.Action
+		x.api = clip(servicePrefix(ev.Service)+":"+ev.Action, maxTerm)
 	}
 	x.signin = ev.Action == "ConsoleLogin" && !x.failed
 	x.write = ev.Action != "" && !ev.ReadOnly && !readName(ev.Action)

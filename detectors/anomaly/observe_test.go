@@ -2,6 +2,7 @@ package anomaly
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/trailhound/trailhound/sources"
@@ -118,5 +119,18 @@ func TestSigninStepsAreNotWrites(t *testing.T) {
 		if x.write != tc.write || x.sensitive != tc.write {
 			t.Errorf("%s: write=%v sensitive=%v, want %v", tc.action, x.write, x.sensitive, tc.write)
 		}
+	}
+}
+
+func TestHostileValuesAreCut(t *testing.T) {
+	o := newObserver(nil)
+	long := strings.Repeat("A", 100000)
+	x := o.of(&sources.Event{ID: "h", Account: long, Service: "iam.amazonaws.com", Action: long, UserAgent: long,
+		Principal: sources.Principal{Type: "IAMUser", ARN: "arn:aws:iam::1:user/" + long, Name: long}})
+	if len(x.account) > maxTerm || len(x.api) > maxTerm || len(x.pkey) > maxKey || len(x.pname) > maxTerm || len(x.uaFamily) > 40 {
+		t.Fatalf("kept %d, %d, %d, %d, %d bytes", len(x.account), len(x.api), len(x.pkey), len(x.pname), len(x.uaFamily))
+	}
+	if len(o.uaCache) != 0 {
+		t.Fatal("a huge user agent was cached")
 	}
 }
