@@ -1,7 +1,6 @@
 package workflows
 
 import (
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -96,16 +95,16 @@ func (e *Escalator) Tick(now time.Time) (int, error) {
 	now = now.UTC()
 	var ids []string
 	err := s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketAlerts).ForEach(func(k, v []byte) error {
-			var a Alert
-			if err := json.Unmarshal(v, &a); err != nil {
-				return nil // reported by List; one corrupt alert must not stop escalation
+		for _, id := range openAlertIDs(tx) {
+			a, err := getAlert(tx, id)
+			if err != nil {
+				continue // reported by List; one corrupt alert must not stop escalation
 			}
-			if due, _, _ := cfg.escalationDue(&a); !due.IsZero() && !now.Before(due) || askExpired(cfg, &a, now) {
+			if due, _, _ := cfg.escalationDue(a); !due.IsZero() && !now.Before(due) || askExpired(cfg, a, now) {
 				ids = append(ids, a.ID)
 			}
-			return nil
-		})
+		}
+		return nil
 	})
 	if err != nil {
 		return 0, err

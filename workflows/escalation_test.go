@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/trailhound/trailhound/detectors"
 	"github.com/trailhound/trailhound/internal/testdb"
 )
@@ -306,5 +308,32 @@ func TestFormatDur(t *testing.T) {
 		if got := formatDur(d); got != want {
 			t.Errorf("formatDur(%v)=%q, want %q", d, got, want)
 		}
+	}
+}
+
+// TestOpenIndexRebuilt opens a database written before the open-alert
+// index existed: the index is rebuilt and timers still fire.
+func TestOpenIndexRebuilt(t *testing.T) {
+	path := t.TempDir() + "/th.db"
+	db := testdb.OpenAt(t, path)
+	s, _ := NewStore(db)
+	s.Now, s.Config = func() time.Time { return t0 }, configFromYAML(t, escalationYAML)
+	open := ingest(t, s, finding("r", "fp1", "g1", t0, detectors.High)).New[0].ID
+	closed := ingest(t, s, finding("r", "fp2", "g2", t0, detectors.High)).New[0].ID
+	if _, err := s.Apply(Change{AlertID: closed, Action: ActionResolve, Actor: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error { return tx.DeleteBucket(bucketOpen) }); err != nil {
+		t.Fatal(err)
+	}
+	s, _ = NewStore(db)
+	s.Now, s.Config = func() time.Time { return t0 }, configFromYAML(t, escalationYAML)
+	var ids []string
+	_ = db.View(func(tx *bolt.Tx) error { ids = openAlertIDs(tx); return nil })
+	if !reflect.DeepEqual(ids, []string{open}) {
+		t.Fatalf("open index=%v, want [%s]", ids, open)
+	}
+	if n := tick(t, s, t0.Add(30*time.Minute)); n != 1 {
+		t.Fatalf("escalated %d, want 1", n)
 	}
 }

@@ -20,6 +20,9 @@ var (
 	bucketGroups       = []byte("workflows.groups")
 	bucketAudit        = []byte("workflows.audit")
 	bucketOutbox       = []byte("workflows.outbox")
+	// bucketOpen indexes the ids of open alerts, for timers that run every
+	// minute.
+	bucketOpen = []byte("workflows.open-alerts")
 )
 
 // DefaultGroupWindow is how long after its last finding an open alert still
@@ -60,7 +63,23 @@ func NewStore(db *bolt.DB) (*Store, error) {
 				return err
 			}
 		}
-		return nil
+		if tx.Bucket(bucketOpen) != nil {
+			return nil
+		}
+		// A database from before the index: build it once.
+		open, err := tx.CreateBucket(bucketOpen)
+		if err != nil {
+			return err
+		}
+		return tx.Bucket(bucketAlerts).ForEach(func(k, v []byte) error {
+			var a struct {
+				State State `json:"state"`
+			}
+			if json.Unmarshal(v, &a) == nil && a.State.Open() {
+				return open.Put(k, nil)
+			}
+			return nil
+		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("workflows: create buckets: %w", err)
@@ -313,7 +332,23 @@ func putAlert(tx *bolt.Tx, a *Alert) error {
 	if err != nil {
 		return err
 	}
-	return tx.Bucket(bucketAlerts).Put([]byte(a.ID), v)
+	if err := tx.Bucket(bucketAlerts).Put([]byte(a.ID), v); err != nil {
+		return err
+	}
+	if a.State.Open() {
+		return tx.Bucket(bucketOpen).Put([]byte(a.ID), nil)
+	}
+	return tx.Bucket(bucketOpen).Delete([]byte(a.ID))
+}
+
+// openAlertIDs lists the ids of open alerts.
+func openAlertIDs(tx *bolt.Tx) []string {
+	var out []string
+	_ = tx.Bucket(bucketOpen).ForEach(func(k, _ []byte) error {
+		out = append(out, string(k))
+		return nil
+	})
+	return out
 }
 
 // Change is a request to act on an alert.

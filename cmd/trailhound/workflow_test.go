@@ -101,3 +101,55 @@ func TestValidateBadWorkflows(t *testing.T) {
 		t.Fatalf("exit=%d %s", code, errOut)
 	}
 }
+
+// TestTaskVerifiedByScan runs the real rule pack over a real CloudTrail
+// record opening SSH to the world, opens a task on the alert, and scans
+// the later record revoking the rule: the task closes itself.
+func TestTaskVerifiedByScan(t *testing.T) {
+	dir := inTempDir(t)
+	b, err := os.ReadFile(repoFile(t, "workflows/testdata/cloudtrail/invictus-fixes.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var open, revoke string
+	for _, line := range strings.Split(string(b), "\n") {
+		switch {
+		case strings.Contains(line, `"eventID": "74bd84b4`):
+			open = line
+		case strings.Contains(line, `"eventID": "8733f811`):
+			revoke = line
+		}
+	}
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	if code, out, errOut := runCLI(t, "scan", "--no-notify", write("open.jsonl", open)); code != exitFindings || !strings.Contains(out, "AuthorizeSecurityGroupIngress") {
+		t.Fatalf("scan of the open rule: exit=%d\n%s\n%s", code, out, errOut)
+	}
+	cfg, _ := loadConfig("")
+	a, err := openApp(&env{stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}, getenv: os.Getenv}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alerts, _ := a.alerts.List(workflows.Filter{})
+	if len(alerts) == 0 {
+		t.Fatal("no alert")
+	}
+	task, err := a.alerts.CreateTask(workflows.TaskInput{AlertID: alerts[0].ID, Assignee: "slack:UDEV"}, "slack:U1")
+	a.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(task.Fixes) == 0 {
+		t.Fatalf("the task on %s (%s) has no fix to watch for", alerts[0].ID, alerts[0].Finding.RuleID)
+	}
+	runCLI(t, "scan", "--no-notify", write("revoke.jsonl", revoke))
+	code, out, _ := runCLI(t, "task", "show", task.ID)
+	if code != exitOK || !strings.Contains(out, "done: ") || !strings.Contains(out, "verified from the logs: RevokeSecurityGroupIngress by bert-jan at 2023-07-10T12:11:57Z (event 8733f811-267d-4c46-8e5b-000fe7c6a9f2)") {
+		t.Fatalf("task show exit=%d\n%s", code, out)
+	}
+}
