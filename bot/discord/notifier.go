@@ -134,8 +134,10 @@ func (rw *rewriter) RoundTrip(r *http.Request) (*http.Response, error) {
 // with buttons to the routed or default channel (or a direct message), and
 // its message returned; an update edits that message in place; repeats go
 // into the message's thread; other kinds post text. Posts carry a nonce
-// derived from the notification key with enforce_nonce, so a re-post after
-// a crash returns the message already posted instead of a duplicate.
+// derived from the notification key with enforce_nonce, so a re-post
+// within minutes of a crash returns the message already posted; alert
+// cards are also journalled, so after a longer outage the card is found in
+// the channel's history instead of being posted twice.
 func (n *Notifier) Notify(ctx context.Context, note workflows.Notification) (workflows.MessageRef, bool, error) {
 	m := bot.MessageFor(note)
 	ref := note.Ref
