@@ -69,7 +69,8 @@ sources:
     schedule: "@every 2m"
     options:
       endpoint_url: %s
-      max_attempts: 1
+      max_attempts: 3
+      max_backoff: 10ms
       regions: [eu-west-1, us-east-1]
       accounts:
         - {id: "111111111111"}
@@ -77,7 +78,7 @@ sources:
   - name: logs
     type: cloudwatch
     schedule: "@every 7m"
-    options: {endpoint_url: %s, regions: [eu-west-1], log_groups: [app]}
+    options: {endpoint_url: %s, regions: [eu-west-1], log_groups: [app], max_backoff: 10ms}
 `, filepath.Join(dir, "data"), endpoint, endpoint)
 	path := filepath.Join(dir, "trailhound.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {

@@ -31,6 +31,17 @@ type CloudTrail struct {
 	// with failWith.
 	failAfter int
 	failWith  Failure
+	// failWhen fails the requests it matches with failWhenWith.
+	failWhen     func(LookupRequest) bool
+	failWhenWith Failure
+}
+
+// FailWhen makes every request that match accepts fail with f; nil turns
+// it off.
+func (c *CloudTrail) FailWhen(match func(LookupRequest) bool, f Failure) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.failWhen, c.failWhenWith = match, f
 }
 
 // Failure is an error response.
@@ -203,6 +214,10 @@ func (c *CloudTrail) serve(w http.ResponseWriter, r *http.Request) {
 		f := c.failures[0]
 		c.failures = c.failures[1:]
 		respond(f)
+		return
+	}
+	if c.failWhen != nil && c.failWhen(req) {
+		respond(c.failWhenWith)
 		return
 	}
 	if c.failAfter > 0 && len(c.requests) >= c.failAfter {
