@@ -126,6 +126,13 @@ func enqueueItem(tx *bolt.Tx, it outboxItem) error {
 	return b.Put(u64(seq), v)
 }
 
+// RouteBlind is implemented by notifiers without channels, such as the
+// terminal: they get every notification once, whatever the routes (but no
+// "was this you?" questions, which are meant for one person).
+type RouteBlind interface {
+	RouteBlind() bool
+}
+
 // UserLookup is implemented by notifiers that can find a chat user by
 // email, for "was this you?" questions to principals known only by their
 // email (SSO session names). Targets address such users as
@@ -206,7 +213,8 @@ func (d *Dispatcher) Dispatch(ctx context.Context) (int, error) {
 		retryable := false
 		for _, n := range d.Notifiers {
 			name := n.Name()
-			for i, dl := range deliveries(&it, &alert, name) {
+			rb, _ := n.(RouteBlind)
+			for i, dl := range deliveries(&it, &alert, name, rb != nil && rb.RouteBlind()) {
 				if it.Delivered[dl.key] || it.Failed[dl.key] != "" {
 					continue
 				}
@@ -279,8 +287,14 @@ type delivery struct {
 
 // deliveries lists the posts an item makes on a notifier: one per target
 // meant for it, or for repeats and updates one per message the alert has
-// there.
-func deliveries(it *outboxItem, a *Alert, name string) []delivery {
+// there. A route-blind notifier gets one of each, unaddressed.
+func deliveries(it *outboxItem, a *Alert, name string, blind bool) []delivery {
+	if blind {
+		if it.Kind == NotifyAskActor {
+			return nil
+		}
+		return []delivery{{key: name}}
+	}
 	var out []delivery
 	switch it.Kind {
 	case NotifyUpdate, NotifyRepeat:

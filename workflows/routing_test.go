@@ -204,3 +204,34 @@ workflows:
 		t.Fatalf("group key %q was not recomputed", k)
 	}
 }
+
+// blindNotifier has no channels, like the terminal.
+type blindNotifier struct{ funcNotifier }
+
+func (*blindNotifier) RouteBlind() bool { return true }
+
+// TestRouteBlindGetsEverything shows a channel-less notifier everything
+// once, whatever the routes, except questions meant for one person.
+func TestRouteBlindGetsEverything(t *testing.T) {
+	s, _ := newStore(t)
+	s.Config = configFromYAML(t, routingYAML+`
+  ask_actor:
+    rules: [aws-*]
+    users: [{principal: alice, slack: UALICE}]
+`)
+	term := &blindNotifier{funcNotifier{name: "terminal", notify: func(Notification) (MessageRef, bool, error) { return MessageRef{}, false, nil }}}
+	slack := &funcNotifier{name: "slack"}
+	f := finding("aws-root", "fp1", "g1", t0, detectors.Critical)
+	f.Account = "111122223333"
+	id := ingest(t, s, f).New[0].ID
+	if _, err := s.Apply(Change{AlertID: id, Action: ActionEscalate, Actor: "slack:U1"}); err != nil {
+		t.Fatal(err)
+	}
+	dispatch(t, s, term, slack)
+	if got, want := term.kinds(), []string{"new@", "update@", "escalate@"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("terminal got %v, want %v", got, want)
+	}
+	if got, want := slack.kinds(), []string{"new@CINC", "new@CPROD", "ask_actor@@UALICE", "update@CINC", "update@CPROD", "escalate@CLEADS"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("slack got %v, want %v", got, want)
+	}
+}

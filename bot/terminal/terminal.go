@@ -26,6 +26,10 @@ func New(w io.Writer, color bool) *Notifier { return &Notifier{w: w, color: colo
 // Name implements workflows.Notifier.
 func (*Notifier) Name() string { return "terminal" }
 
+// RouteBlind implements workflows.RouteBlind: the terminal has no channels,
+// so it prints every alert whatever the routes.
+func (*Notifier) RouteBlind() bool { return true }
+
 var ansi = map[detectors.Severity]string{
 	detectors.Info:     "\x1b[37m",
 	detectors.Low:      "\x1b[32m",
