@@ -150,6 +150,9 @@ func openApp(e *env, cfg *configs.Config) (*app, error) {
 		if errors.Is(err, bolt.ErrTimeout) {
 			return nil, fmt.Errorf("database %s is in use by another trailhound process", path)
 		}
+		if errors.Is(err, bolt.ErrInvalid) || errors.Is(err, bolt.ErrChecksum) || errors.Is(err, bolt.ErrVersionMismatch) {
+			return nil, fmt.Errorf("database %s is corrupt or not a Trailhound database (%v); it was left untouched: restore it from a backup, or move it aside to start with empty state", path, err)
+		}
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
 	a.db = db
