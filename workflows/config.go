@@ -157,11 +157,11 @@ func (s *SeverityName) UnmarshalYAML(n *yaml.Node) error {
 // each level fires Levels[i].After after the previous one (the first after
 // the alert was raised).
 type Policy struct {
-	Name   string  `yaml:"name"`
-	Levels []Level `yaml:"-"`
+	Name   string
+	Levels []Level
 	// RepeatLast fires the last level again every Levels[last].After until
 	// the alert is acknowledged.
-	RepeatLast bool `yaml:"repeat_last"`
+	RepeatLast bool
 }
 
 // Level is one step of an escalation policy.

@@ -337,3 +337,40 @@ func TestOpenIndexRebuilt(t *testing.T) {
 		t.Fatalf("escalated %d, want 1", n)
 	}
 }
+
+func TestRepeatLastLevel(t *testing.T) {
+	s, _ := newStore(t)
+	s.Config = configFromYAML(t, `
+workflows:
+  escalation:
+    policies:
+      - name: page
+        repeat_last: true
+        levels:
+          - after: 10m
+            targets: [{notifier: slack, direct_to: UONCALL}]
+    by_severity: {critical: page}
+`)
+	id := ingest(t, s, finding("r", "fp", "g", t0, detectors.Critical)).New[0].ID
+	low := ingest(t, s, finding("r", "fp2", "g2", t0, detectors.High)).New[0].ID
+	for i, want := range []int{0, 1, 0, 1, 1} {
+		at := t0.Add(time.Duration(5*(i+1)) * time.Minute) // +5m, +10m, +15m, +20m, +25m
+		if i == 4 {
+			at = t0.Add(30 * time.Minute)
+		}
+		if n := tick(t, s, at); n != want {
+			t.Fatalf("tick %d at %v escalated %d, want %d", i, at, n, want)
+		}
+	}
+	if a := mustGet(t, s, id); a.EscalationLevel != 3 {
+		t.Fatalf("level=%d, want 3 (the single level repeated)", a.EscalationLevel)
+	}
+	if a := mustGet(t, s, low); a.EscalationLevel != 0 || a.EscalationPolicy != "" {
+		t.Fatalf("high alert: level %d policy %q, want no policy below critical", a.EscalationLevel, a.EscalationPolicy)
+	}
+	slack := &funcNotifier{name: "slack"}
+	dispatch(t, s, slack)
+	if got := escalations(slack); len(got) != 3 || got[2] != "escalate@@UONCALL " {
+		t.Fatalf("escalations=%v", got)
+	}
+}
