@@ -104,3 +104,11 @@ func TestAskActorAnswers(t *testing.T) {
 		t.Fatalf("resolve by an actor without a role=%+v", r)
 	}
 }
+
+func TestFormatDuration(t *testing.T) {
+	for d, want := range map[time.Duration]string{30 * time.Minute: "30m", 2 * time.Hour: "2h", 90 * time.Minute: "1h30m", 24 * time.Hour: "24h", 7 * 24 * time.Hour: "7d", 45 * time.Second: "45s", 0: "0s", 10*time.Minute + 5*time.Second: "10m5s"} {
+		if got := formatDuration(d); got != want {
+			t.Errorf("formatDuration(%v)=%q, want %q", d, got, want)
+		}
+	}
+}
