@@ -24,6 +24,10 @@ type Reply struct {
 	Card *Card
 	// Refused is set when the user's role does not allow the request.
 	Refused bool
+	// Failed is set when the request could not be carried out: "rejected"
+	// when the user asked for something impossible (unknown alert, invalid
+	// transition), "error" when something broke on our side.
+	Failed string
 	// Alert is the alert the request changed, if any, so the adapter can
 	// redraw its message at once.
 	Alert *workflows.Alert
@@ -73,6 +77,12 @@ func (s *Service) refuse(id Identity, role Role, what, alertID string) Reply {
 
 // Run carries out a slash command.
 func (s *Service) Run(ctx context.Context, id Identity, role Role, c Command) Reply {
+	r := s.runChecked(ctx, id, role, c)
+	observeRequest(id.Platform, "command:"+c.Name, r)
+	return r
+}
+
+func (s *Service) runChecked(ctx context.Context, id Identity, role Role, c Command) Reply {
 	if need := commandRole[c.Name]; role < need {
 		return s.refuse(id, role, "use `"+c.Name+"`", c.ID)
 	}
@@ -88,12 +98,12 @@ func (s *Service) Run(ctx context.Context, id Identity, role Role, c Command) Re
 func (s *Service) failure(id Identity, what string, err error) Reply {
 	switch {
 	case errors.Is(err, workflows.ErrNotFound):
-		return Reply{Ephemeral: true, Text: "Not found: " + userError(err) + "."}
+		return Reply{Ephemeral: true, Failed: "rejected", Text: "Not found: " + userError(err) + "."}
 	case errors.Is(err, workflows.ErrInvalidTransition):
-		return Reply{Ephemeral: true, Text: "That is not possible now: " + userError(err) + "."}
+		return Reply{Ephemeral: true, Failed: "rejected", Text: "That is not possible now: " + userError(err) + "."}
 	}
 	s.log().Error("chat request failed", "actor", id.Actor(), "request", what, "err", err)
-	return Reply{Ephemeral: true, Text: "Something went wrong on our side; the error is logged. Please try again."}
+	return Reply{Ephemeral: true, Failed: "error", Text: "Something went wrong on our side; the error is logged. Please try again."}
 }
 
 // userError drops wrapping prefixes meant for logs.
@@ -226,7 +236,13 @@ type OpOptions struct {
 
 // Do performs a card operation on an alert for a user, after checking the
 // user's role. Refusals are audited.
-func (s *Service) Do(_ context.Context, id Identity, role Role, op Op, alertID string, o OpOptions) Reply {
+func (s *Service) Do(ctx context.Context, id Identity, role Role, op Op, alertID string, o OpOptions) Reply {
+	r := s.do(ctx, id, role, op, alertID, o)
+	observeRequest(id.Platform, "action:"+string(op), r)
+	return r
+}
+
+func (s *Service) do(_ context.Context, id Identity, role Role, op Op, alertID string, o OpOptions) Reply {
 	need, ok := MinRole[op]
 	if !ok {
 		return Reply{Ephemeral: true, Text: "Unknown action."}

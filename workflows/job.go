@@ -68,6 +68,7 @@ func (j *Job) Run(ctx context.Context) (*Result, error) {
 	res := &Result{Source: name}
 	db := j.Alerts.DB()
 	now := j.Alerts.now()
+	started := time.Now()
 	var cp []byte
 	seen := map[string]bool{}
 	var err error
@@ -175,6 +176,11 @@ func (j *Job) Run(ctx context.Context) (*Result, error) {
 	if herr != nil {
 		log.Warn("update source health", "source", name, "err", herr)
 	}
+	var lag time.Duration
+	if !latest.IsZero() {
+		lag = now.Sub(latest)
+	}
+	observePoll(res, fetchErr, time.Since(started), lag, now)
 	if fetchErr != nil {
 		return res, fmt.Errorf("source %s: %w", name, fetchErr)
 	}

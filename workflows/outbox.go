@@ -169,6 +169,11 @@ type Dispatcher struct {
 // kept with a backoff; a permanent error is logged and that delivery is
 // skipped.
 func (d *Dispatcher) Dispatch(ctx context.Context) (int, error) {
+	defer func() {
+		if n, err := d.Store.Pending(); err == nil {
+			metricOutbox.Set(float64(n))
+		}
+	}()
 	log := d.Log
 	if log == nil {
 		log = slog.Default()
@@ -228,9 +233,11 @@ func (d *Dispatcher) Dispatch(ctx context.Context) (int, error) {
 					lastErr = err
 					log.Warn("notify failed", "notifier", name, "alert", it.AlertID, "kind", note.Kind, "retry", retry, "err", err)
 					if retry && it.Attempts+1 < MaxAttempts {
+						metricNotified.WithLabelValues(name, string(note.Kind), "retry").Inc()
 						retryable = true
 						continue
 					}
+					metricNotified.WithLabelValues(name, string(note.Kind), "failed").Inc()
 					if it.Failed == nil {
 						it.Failed = map[string]string{}
 					}
@@ -238,6 +245,7 @@ func (d *Dispatcher) Dispatch(ctx context.Context) (int, error) {
 					continue
 				}
 				delivered++
+				metricNotified.WithLabelValues(name, string(note.Kind), "ok").Inc()
 				if it.Delivered == nil {
 					it.Delivered = map[string]bool{}
 				}

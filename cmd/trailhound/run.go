@@ -7,9 +7,11 @@ import (
 	"os"
 	"os/signal"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/robfig/cron/v3"
 
 	"github.com/trailhound/trailhound/bot"
@@ -60,7 +62,16 @@ func cmdRun(e *env, args []string) int {
 	// Chat adapters receive interactions and slash commands; those using
 	// HTTP share one listener with the health endpoints.
 	mux := http.NewServeMux()
+	var ready atomic.Bool
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if err := a.readiness(ready.Load()); err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	mux.Handle("GET /metrics", promhttp.Handler())
 	svc := a.botService()
 	for _, n := range notifiers {
 		if ad, ok := n.(bot.Adapter); ok {
@@ -138,6 +149,7 @@ func cmdRun(e *env, args []string) int {
 	}
 	a.log.Info("trailhound running", "config", cfg.File, "sources", len(jobs), "notifiers", len(notifiers))
 	c.Start()
+	ready.Store(true)
 	<-ctx.Done()
 	a.log.Info("shutting down: finishing polls in progress")
 	<-c.Stop().Done()
@@ -149,3 +161,15 @@ func cmdRun(e *env, args []string) int {
 type cronParser struct{}
 
 func (cronParser) Parse(spec string) (cron.Schedule, error) { return configs.ParseSchedule(spec) }
+
+// readiness reports why the bot cannot serve yet: still starting, or the
+// database no longer answers.
+func (a *app) readiness(started bool) error {
+	if !started {
+		return fmt.Errorf("starting")
+	}
+	if _, err := a.alerts.Pending(); err != nil {
+		return fmt.Errorf("database: %v", err)
+	}
+	return nil
+}
