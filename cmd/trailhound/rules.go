@@ -158,7 +158,7 @@ type ruleInfo struct {
 func infoOf(d rules.Definition, on bool) ruleInfo {
 	kind := "event"
 	if d.Threshold != nil {
-		kind = fmt.Sprintf("threshold %d/%s", d.Threshold.Count, d.Threshold.Window)
+		kind = "threshold " + d.Threshold.String()
 	}
 	return ruleInfo{ID: d.ID, Title: d.Title, Severity: d.Severity.String(), Technique: d.Technique, Kind: kind, Origin: d.Origin,
 		File: fmt.Sprintf("%s:%d", d.File, d.Line), Enabled: on, Tags: d.Tags, Description: d.Description}

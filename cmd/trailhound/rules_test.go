@@ -13,7 +13,7 @@ func TestRulesList(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit=%d\n%s", code, errOut)
 	}
-	for _, want := range []string{"aws-root-account-use", "aws-console-login-failures", "threshold 5/10m0s", "aws-cloudwatch-log-group-deleted (off)", "web-sql-injection"} {
+	for _, want := range []string{"aws-root-account-use", "aws-console-login-failures", "threshold 5 in 10m per account + source_ip", "aws-cloudwatch-log-group-deleted (off)", "web-sql-injection"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("list lacks %q:\n%s", want, out)
 		}

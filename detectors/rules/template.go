@@ -38,7 +38,10 @@ type thresholdValues struct {
 	count     int
 	threshold int
 	window    string
-	values    []string
+	// values are the first distinct values counted; more says how many
+	// others there are.
+	values []string
+	more   int
 }
 
 var thresholdNames = map[string]bool{"count": true, "threshold": true, "window": true, "values": true}
@@ -141,7 +144,11 @@ func (tv *thresholdValues) get(name string) string {
 	case "window":
 		return tv.window
 	}
-	return renderValues(tv.values)
+	s := renderValues(tv.values)
+	if tv.more > 0 {
+		s += fmt.Sprintf(" and %d more", tv.more)
+	}
+	return s
 }
 
 func renderValues(vals []string) string {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,6 +22,13 @@ var BucketThreshold = []byte("detectors.rules.threshold")
 // maxWindowEntries bounds one window's memory; the oldest entries go first.
 const maxWindowEntries = 10000
 
+// keepIdleWindows is how long past its rule's window a window whose key
+// saw no event is kept (in event time), for events that arrive late.
+const keepIdleWindows = 24 * time.Hour
+
+// maxShownValues is how many distinct values a reason names.
+const maxShownValues = 5
+
 // maxEventIDs caps the event IDs a threshold finding lists.
 const maxEventIDs = 100
 
@@ -30,9 +38,84 @@ type thresholdState struct {
 	spec     Threshold
 	keyBy    []*accessor
 	distinct []*accessor
-	windows  map[string][]entry
-	dirty    map[string]bool
-	latest   time.Time
+	windows  map[string]*window
+	// dirty holds keys whose window changed since the last save: a nil
+	// window in windows is not kept; one evicted is deleted on save.
+	dirty  map[string]bool
+	latest time.Time
+	// swept is the hour (of event time) whose idle windows were last
+	// evicted.
+	swept time.Time
+}
+
+// window is the events counted for one key, oldest first, with indexes so
+// that counting an event costs the same however full the window is.
+type window struct {
+	entries []entry
+	ids     map[string]struct{}
+	// values counts, per distinct value, the entries holding it.
+	values map[string]int
+}
+
+func newWindow() *window {
+	return &window{ids: map[string]struct{}{}, values: map[string]int{}}
+}
+
+// add indexes an entry already placed in entries.
+func (w *window) add(e entry) {
+	w.ids[e.ID] = struct{}{}
+	for i, v := range e.V {
+		if !seenBefore(e.V, i) {
+			w.values[v]++
+		}
+	}
+}
+
+// drop removes the n oldest entries.
+func (w *window) drop(n int) {
+	for _, e := range w.entries[:n] {
+		delete(w.ids, e.ID)
+		for i, v := range e.V {
+			if seenBefore(e.V, i) {
+				continue
+			}
+			if w.values[v]--; w.values[v] <= 0 {
+				delete(w.values, v)
+			}
+		}
+	}
+	w.entries = w.entries[n:]
+}
+
+// seenBefore reports whether vals[i] already occurs in vals[:i].
+func seenBefore(vals []string, i int) bool {
+	for _, v := range vals[:i] {
+		if v == vals[i] {
+			return true
+		}
+	}
+	return false
+}
+
+// firstValues returns up to n distinct values in the order they entered
+// the window.
+func (w *window) firstValues(n int) []string {
+	var out []string
+	for _, e := range w.entries {
+		for _, v := range e.V {
+			if len(out) == n {
+				return out
+			}
+			dup := false
+			for _, o := range out {
+				dup = dup || o == v
+			}
+			if !dup {
+				out = append(out, v)
+			}
+		}
+	}
+	return out
 }
 
 // entry is one counted event.
@@ -44,7 +127,7 @@ type entry struct {
 }
 
 func newThresholdState(r *Rule, t *Threshold) *thresholdState {
-	s := &thresholdState{rule: r, spec: *t, windows: map[string][]entry{}, dirty: map[string]bool{}}
+	s := &thresholdState{rule: r, spec: *t, windows: map[string]*window{}, dirty: map[string]bool{}}
 	for _, f := range t.GroupBy {
 		s.keyBy = append(s.keyBy, newAccessor(f))
 	}
@@ -59,9 +142,10 @@ func newThresholdState(r *Rule, t *Threshold) *thresholdState {
 
 // reset drops all windows, for a fresh run of inline tests.
 func (s *thresholdState) reset() {
-	s.windows = map[string][]entry{}
+	s.windows = map[string]*window{}
 	s.dirty = map[string]bool{}
 	s.latest = time.Time{}
+	s.swept = time.Time{}
 }
 
 func (s *thresholdState) key(ev *sources.Event) string {
@@ -82,10 +166,12 @@ func (s *thresholdState) key(ev *sources.Event) string {
 func (s *thresholdState) observe(ev *sources.Event) []detectors.Finding {
 	key := s.key(ev)
 	w := s.windows[key]
-	for _, e := range w {
-		if e.ID == ev.ID {
-			return nil
-		}
+	if w == nil {
+		w = newWindow()
+		s.windows[key] = w
+	}
+	if _, dup := w.ids[ev.ID]; dup {
+		return nil
 	}
 	e := entry{T: ev.Time, ID: ev.ID}
 	if s.distinct != nil {
@@ -98,68 +184,76 @@ func (s *thresholdState) observe(ev *sources.Event) []detectors.Finding {
 	}
 	// Insert in time order; events mostly arrive in order, so search from
 	// the end.
-	i := len(w)
-	for i > 0 && w[i-1].T.After(e.T) {
+	es := w.entries
+	i := len(es)
+	for i > 0 && es[i-1].T.After(e.T) {
 		i--
 	}
-	w = append(w, entry{})
-	copy(w[i+1:], w[i:])
-	w[i] = e
-	newest := w[len(w)-1].T
+	es = append(es, entry{})
+	copy(es[i+1:], es[i:])
+	es[i] = e
+	w.entries = es
+	w.add(e)
+	newest := es[len(es)-1].T
 	cut := 0
-	for cut < len(w) && newest.Sub(w[cut].T) > s.spec.Window {
+	for cut < len(es) && newest.Sub(es[cut].T) > s.spec.Window {
 		cut++
 	}
-	if over := len(w) - cut - maxWindowEntries; over > 0 {
+	if over := len(es) - cut - maxWindowEntries; over > 0 {
 		cut += over
 	}
-	w = w[cut:]
-	s.windows[key] = w
+	w.drop(cut)
 	s.dirty[key] = true
 	if newest.After(s.latest) {
 		s.latest = newest
+		s.sweep()
 	}
 	if newest.Sub(e.T) > s.spec.Window {
 		return nil // a late event outside the current window
 	}
-	count := len(w)
-	var values []string
+	count := len(w.entries)
 	if s.distinct != nil {
-		values = distinctValues(w)
-		count = len(values)
+		count = len(w.values)
 	}
 	if count < s.spec.Count {
 		return nil
 	}
-	tv := &thresholdValues{count: count, threshold: s.spec.Count, window: formatWindow(s.spec.Window), values: values}
+	tv := &thresholdValues{count: count, threshold: s.spec.Count, window: formatWindow(s.spec.Window)}
+	if s.distinct != nil {
+		tv.values = w.firstValues(maxShownValues)
+		tv.more = count - len(tv.values)
+	}
 	f := s.rule.finding(ev, tv)
-	f.EventCount = len(w)
+	f.EventCount = len(w.entries)
 	f.EventIDs = f.EventIDs[:0]
-	for j := len(w) - 1; j >= 0 && len(f.EventIDs) < maxEventIDs; j-- {
-		f.EventIDs = append(f.EventIDs, w[j].ID)
+	for j := len(w.entries) - 1; j >= 0 && len(f.EventIDs) < maxEventIDs; j-- {
+		f.EventIDs = append(f.EventIDs, w.entries[j].ID)
 	}
 	// The same window state yields the same fingerprint, so re-reading the
 	// same events stores nothing twice; each new event past the threshold
 	// is a new finding in the same alert group.
-	f.Fingerprint = detectors.Fingerprint(s.rule.def.ID, key, w[0].ID, fmt.Sprint(count))
+	f.Fingerprint = detectors.Fingerprint(s.rule.def.ID, key, w.entries[0].ID, strconv.Itoa(count))
 	if len(s.rule.groupBy) == 0 {
 		f.GroupKey = detectors.Fingerprint(s.rule.def.ID, key)
 	}
 	return []detectors.Finding{f}
 }
 
-func distinctValues(w []entry) []string {
-	seen := map[string]bool{}
-	var out []string
-	for _, e := range w {
-		for _, v := range e.V {
-			if !seen[v] {
-				seen[v] = true
-				out = append(out, v)
-			}
-		}
+// String describes the threshold: "5 in 10m per account + source_ip",
+// or "10 distinct requestParameters.secretId in 10m per ...".
+func (t Threshold) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d", t.Count)
+	if len(t.Distinct) > 0 {
+		fmt.Fprintf(&b, " distinct %s", strings.Join(t.Distinct, " / "))
 	}
-	return out
+	fmt.Fprintf(&b, " in %s", formatWindow(t.Window))
+	by := t.GroupBy
+	if len(by) == 0 {
+		by = []string{"account", "principal.arn"}
+	}
+	fmt.Fprintf(&b, " per %s", strings.Join(by, " + "))
+	return b.String()
 }
 
 func formatWindow(d time.Duration) string {
@@ -173,6 +267,25 @@ func formatWindow(d time.Duration) string {
 	return s
 }
 
+// sweep evicts windows whose last event is older than the rule's window
+// plus keepIdleWindows, once per hour of event time. It depends only on the
+// events seen, never on when state was saved, so a bot that restarts keeps
+// exactly the windows one that never stopped would have.
+func (s *thresholdState) sweep() {
+	hour := s.latest.Truncate(time.Hour)
+	if !hour.After(s.swept) {
+		return
+	}
+	s.swept = hour
+	for k, w := range s.windows {
+		es := w.entries
+		if len(es) == 0 || s.latest.Sub(es[len(es)-1].T) > s.spec.Window+keepIdleWindows {
+			delete(s.windows, k)
+			s.dirty[k] = true
+		}
+	}
+}
+
 func (s *thresholdState) prefix() []byte { return []byte(s.rule.def.ID + "\x00") }
 
 // load reads the rule's windows from the database.
@@ -184,22 +297,32 @@ func (s *thresholdState) load(tx *bolt.Tx) error {
 	p := s.prefix()
 	c := b.Cursor()
 	for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
-		var w []entry
-		if err := json.Unmarshal(v, &w); err != nil {
+		var es []entry
+		if err := json.Unmarshal(v, &es); err != nil {
 			return fmt.Errorf("window %q is corrupt: %w", k[len(p):], err)
 		}
-		sort.SliceStable(w, func(i, j int) bool { return w[i].T.Before(w[j].T) })
-		if len(w) > 0 && w[len(w)-1].T.After(s.latest) {
-			s.latest = w[len(w)-1].T
+		sort.SliceStable(es, func(i, j int) bool { return es[i].T.Before(es[j].T) })
+		w := newWindow()
+		for _, e := range es {
+			if _, dup := w.ids[e.ID]; dup {
+				continue
+			}
+			w.entries = append(w.entries, e)
+			w.add(e)
+		}
+		if n := len(w.entries); n > 0 && w.entries[n-1].T.After(s.latest) {
+			s.latest = w.entries[n-1].T
 		}
 		s.windows[string(k[len(p):])] = w
 	}
+	// The sweep of the newest event's hour ran before the state was saved.
+	s.swept = s.latest.Truncate(time.Hour)
 	return nil
 }
 
-// save writes changed windows and deletes those that have expired.
+// save writes the windows that changed and deletes those evicted.
 func (s *thresholdState) save(tx *bolt.Tx) error {
-	if len(s.dirty) == 0 && len(s.windows) == 0 {
+	if len(s.dirty) == 0 {
 		return nil
 	}
 	b, err := tx.CreateBucketIfNotExists(BucketThreshold)
@@ -207,22 +330,20 @@ func (s *thresholdState) save(tx *bolt.Tx) error {
 		return err
 	}
 	p := s.prefix()
-	for k, w := range s.windows {
-		if len(w) == 0 || s.latest.Sub(w[len(w)-1].T) > s.spec.Window {
-			delete(s.windows, k)
-			if err := b.Delete(append(p[:len(p):len(p)], k...)); err != nil {
+	for k := range s.dirty {
+		key := append(p[:len(p):len(p)], k...)
+		w, ok := s.windows[k]
+		if !ok || len(w.entries) == 0 {
+			if err := b.Delete(key); err != nil {
 				return err
 			}
 			continue
 		}
-		if !s.dirty[k] {
-			continue
-		}
-		v, err := json.Marshal(w)
+		v, err := json.Marshal(w.entries)
 		if err != nil {
 			return err
 		}
-		if err := b.Put(append(p[:len(p):len(p)], k...), v); err != nil {
+		if err := b.Put(key, v); err != nil {
 			return err
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/trailhound/trailhound/detectors"
 	"github.com/trailhound/trailhound/detectors/rules"
 	"github.com/trailhound/trailhound/sources"
+	"github.com/trailhound/trailhound/sources/file"
 )
 
 const thresholdRule = `- id: test-burst
@@ -135,18 +136,27 @@ func TestThresholdWindowSlides(t *testing.T) {
 	if fs := detect(t, r, failedLogin(t, "a4", t0.Add(11*time.Minute), "203.0.113.7")); len(fs) != 1 {
 		t.Fatalf("a2..a4 within 10m: findings=%d, want 1", len(fs))
 	}
-	// An event an hour later expires every window but its own.
+	// A window idle for less than a day past its rule's window stays, for
+	// late events; older ones are dropped when state is saved.
+	stored := func() string {
+		var keys []string
+		db.View(func(tx *bolt.Tx) error {
+			return tx.Bucket(rules.BucketThreshold).ForEach(func(k, _ []byte) error {
+				keys = append(keys, strings.NewReplacer("\x00", "|", "\x1f", "/").Replace(string(k)))
+				return nil
+			})
+		})
+		return strings.Join(keys, " ")
+	}
 	detect(t, r, failedLogin(t, "c1", t0.Add(time.Hour), "192.0.2.1"))
 	save(t, db, r)
-	var keys []string
-	db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(rules.BucketThreshold).ForEach(func(k, _ []byte) error {
-			keys = append(keys, strings.ReplaceAll(string(k), "\x00", "|"))
-			return nil
-		})
-	})
-	if got := strings.Join(keys, " "); got != "test-burst|111122223333\x1f192.0.2.1" {
-		t.Errorf("stored windows=%q, want only the live one", got)
+	if got, want := stored(), "test-burst|111122223333/192.0.2.1 test-burst|111122223333/198.51.100.1 test-burst|111122223333/203.0.113.7"; got != want {
+		t.Errorf("stored windows=%q, want %q", got, want)
+	}
+	detect(t, r, failedLogin(t, "d1", t0.Add(25*time.Hour), "192.0.2.2"))
+	save(t, db, r)
+	if got, want := stored(), "test-burst|111122223333/192.0.2.1 test-burst|111122223333/192.0.2.2"; got != want {
+		t.Errorf("stored windows=%q, want %q", got, want)
 	}
 }
 
@@ -198,4 +208,97 @@ func TestThresholdDistinct(t *testing.T) {
 	if len(fs) != 1 || fs[0].Reason != "3 secrets: db, api, tls" {
 		t.Fatalf("findings=%v", fs)
 	}
+}
+
+// TestThresholdRestartIndependent replays real CloudTrail records, out of
+// time order across files as CloudTrail delivers them, once without a
+// break and once saving state, closing and reopening the database every
+// 97 events: both must produce exactly the same findings.
+func TestThresholdRestartIndependent(t *testing.T) {
+	data := sharedData(t, "")
+	var events []*sources.Event
+	collect := func(path string) {
+		evs, err := readEvents(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		events = append(events, evs...)
+	}
+	collect(filepath.Join("..", "..", "configs", "samples", "invictus-cloudtrail.json"))
+	collect(filepath.Join(data, "stratus_red_team_detonation_logs"))
+	// The rest of the same day, after a year of newer records.
+	collect(filepath.Join(data, "invictus_sigma_aws_stratus", "invictus_sigma_aws_stratus.jsonl"))
+
+	run := func(every int) map[string]bool {
+		path := filepath.Join(t.TempDir(), "trailhound.db")
+		db := openDB(t, path)
+		open := func() *rules.Pack {
+			p, err := rules.Load(rules.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := p.LoadState(db); err != nil {
+				t.Fatal(err)
+			}
+			return p
+		}
+		p := open()
+		got := map[string]bool{}
+		for i, ev := range events {
+			for _, r := range p.Rules() {
+				fs, _ := r.Detect(context.Background(), ev)
+				for _, f := range fs {
+					got[f.Fingerprint+" "+f.GroupKey] = true
+				}
+			}
+			if every > 0 && (i+1)%every == 0 {
+				err := db.Update(func(tx *bolt.Tx) error {
+					for _, r := range p.Rules() {
+						if err := r.Save(tx); err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				db.Close()
+				db = openDB(t, path)
+				p = open()
+			}
+		}
+		db.Close()
+		return got
+	}
+	want, got := run(0), run(97)
+	if len(want) == 0 {
+		t.Fatal("no findings at all")
+	}
+	for k := range want {
+		if !got[k] {
+			t.Errorf("finding lost with restarts: %s", k)
+		}
+	}
+	for k := range got {
+		if !want[k] {
+			t.Errorf("finding only with restarts: %s", k)
+		}
+	}
+	t.Logf("%d events, %d findings either way", len(events), len(want))
+}
+
+// readEvents reads a file or directory with the file source.
+func readEvents(path string) ([]*sources.Event, error) {
+	src, err := file.New("t", file.Options{Paths: []string{path}, Rescan: true}, nil)
+	if err != nil {
+		return nil, err
+	}
+	var out []*sources.Event
+	_, err = src.Fetch(context.Background(), nil, sources.FuncSink{OnEvent: func(_ context.Context, ev *sources.Event) error {
+		c := *ev
+		out = append(out, &c)
+		return nil
+	}})
+	return out, err
 }
