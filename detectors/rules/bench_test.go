@@ -224,3 +224,25 @@ func sigmaDefs(b *testing.B) []rules.Definition {
 	}
 	return defs
 }
+
+// BenchmarkPackMiss runs the built-in pack on an already decoded event no
+// rule fires on: the cost of the rules themselves for most events.
+func BenchmarkPackMiss(b *testing.B) {
+	p, err := rules.Load(rules.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	eng := detectors.NewEngine(p.Detectors()...)
+	ev, err := sources.Normalize([]byte(`{"eventVersion":"1.08","eventTime":"2024-01-01T00:00:00Z","eventID":"e1","eventSource":"ec2.amazonaws.com","eventName":"DescribeInstances","awsRegion":"us-east-1","recipientAccountId":"111122223333","sourceIPAddress":"203.0.113.9","userAgent":"aws-cli/2","readOnly":true,"userIdentity":{"type":"IAMUser","userName":"alice","arn":"arn:aws:iam::111122223333:user/alice","accountId":"111122223333"}}`), "bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if fs, _ := eng.Detect(ctx, &ev); len(fs) != 0 {
+			b.Fatal("fired")
+		}
+	}
+}

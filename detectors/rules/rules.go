@@ -90,6 +90,7 @@ type Error struct {
 	Msg string
 }
 
+// Error formats the problem as file:line: rule ID: key: message.
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString(e.File)

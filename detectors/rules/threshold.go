@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -32,8 +33,10 @@ const maxShownValues = 5
 // maxEventIDs caps the event IDs a threshold finding lists.
 const maxEventIDs = 100
 
-// thresholdState is the sliding windows of one threshold rule.
+// thresholdState is the sliding windows of one threshold rule. Its lock
+// makes it safe for sources polled concurrently through one engine.
 type thresholdState struct {
+	mu       sync.Mutex
 	rule     *Rule
 	spec     Threshold
 	keyBy    []*accessor
@@ -142,6 +145,8 @@ func newThresholdState(r *Rule, t *Threshold) *thresholdState {
 
 // reset drops all windows, for a fresh run of inline tests.
 func (s *thresholdState) reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.windows = map[string]*window{}
 	s.dirty = map[string]bool{}
 	s.latest = time.Time{}
@@ -165,6 +170,8 @@ func (s *thresholdState) key(ev *sources.Event) string {
 // an overlap or a restart) is not counted twice.
 func (s *thresholdState) observe(ev *sources.Event) []detectors.Finding {
 	key := s.key(ev)
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	w := s.windows[key]
 	if w == nil {
 		w = newWindow()
@@ -290,6 +297,8 @@ func (s *thresholdState) prefix() []byte { return []byte(s.rule.def.ID + "\x00")
 
 // load reads the rule's windows from the database.
 func (s *thresholdState) load(tx *bolt.Tx) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	b := tx.Bucket(BucketThreshold)
 	if b == nil {
 		return nil
@@ -322,6 +331,8 @@ func (s *thresholdState) load(tx *bolt.Tx) error {
 
 // save writes the windows that changed and deletes those evicted.
 func (s *thresholdState) save(tx *bolt.Tx) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if len(s.dirty) == 0 {
 		return nil
 	}
