@@ -168,10 +168,6 @@ func (t *translator) translate(data []byte) (rules.Definition, error) {
 	if d.Title == "" {
 		return d, t.errorf(doc, "title", "is required")
 	}
-	switch status := str("status"); status {
-	case "unsupported", "deprecated":
-		return d, t.errorf(get("status"), "status", "rule is marked %s", status)
-	}
 	if ls := get("logsource"); ls != nil {
 		product, service := "", ""
 		for i := 0; i+1 < len(ls.Content); i += 2 {
@@ -215,6 +211,11 @@ func (t *translator) translate(data []byte) (rules.Definition, error) {
 	m, err := t.detection(det)
 	if err != nil {
 		return d, err
+	}
+	// Checked last, so that an unsupported construct is named first.
+	switch status := str("status"); status {
+	case "unsupported", "deprecated":
+		return d, t.errorf(get("status"), "status", "rule is marked %s", status)
 	}
 	d.Match = m
 	return d, nil
