@@ -27,6 +27,10 @@ const maxWindowEntries = 10000
 // saw no event is kept (in event time), for events that arrive late.
 const keepIdleWindows = 24 * time.Hour
 
+// maxValuesPerEvent bounds how many distinct values one event adds, so a
+// hostile record with a huge array cannot bloat a window.
+const maxValuesPerEvent = 100
+
 // maxShownValues is how many distinct values a reason names.
 const maxShownValues = 5
 
@@ -187,6 +191,9 @@ func (s *thresholdState) observe(ev *sources.Event) []detectors.Finding {
 		}
 		if len(e.V) == 0 {
 			return nil
+		}
+		if len(e.V) > maxValuesPerEvent {
+			e.V = e.V[:maxValuesPerEvent]
 		}
 	}
 	// Insert in time order; events mostly arrive in order, so search from

@@ -307,3 +307,17 @@ func TestSigmaEval(t *testing.T) {
 		t.Errorf("the SigmaHQ rules detected nothing; translation is broken")
 	}
 }
+
+// FuzzTranslate feeds arbitrary Sigma rules to the translator and the
+// compiler: errors are fine, panics are not.
+func FuzzTranslate(f *testing.F) {
+	f.Add([]byte("title: T\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n  a: {eventName|contains|all: [x, y]}\n  b: [{errorCode: null}, {userAgent|re|i: 'x.*'}]\n  condition: (a and not 1 of b*) or all of them\n"))
+	f.Add([]byte("title: T\ndetection:\n  sel: {eventName: 'a\\\\*?'}\n  condition: sel | count() > 1\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		d, err := sigma.Translate(data, "fuzz.yml")
+		if err != nil {
+			return
+		}
+		_, _ = rules.Compile(d)
+	})
+}
