@@ -148,7 +148,10 @@ func Fingerprint(parts ...string) string {
 }
 
 // Detector finds suspicious activity in events. Detect is called once per
-// event, in event order, from one goroutine.
+// event, in the order the source read them. The bot runs one poll at a
+// time through its engine, so detection and the Save of detector state
+// never interleave between polls; detectors may still be shared with
+// other goroutines (tests, tools) and should guard their state.
 type Detector interface {
 	// ID names the detector (a rule id or detector name).
 	ID() string

@@ -25,6 +25,7 @@ import (
 	"github.com/trailhound/trailhound/bot"
 	"github.com/trailhound/trailhound/configs"
 	"github.com/trailhound/trailhound/detectors"
+	"github.com/trailhound/trailhound/detectors/rules"
 	"github.com/trailhound/trailhound/internal/testdb"
 	"github.com/trailhound/trailhound/sources"
 	"github.com/trailhound/trailhound/workflows"
@@ -77,7 +78,7 @@ func golden(t *testing.T, name string, v any) {
 	}
 }
 
-// stratusFinding runs the real console-login-without-MFA detector over the
+// stratusFinding runs the built-in console-login-without-MFA rule over the
 // bundled Stratus Red Team detonation log.
 func stratusFinding(t testing.TB) detectors.Finding {
 	t.Helper()
@@ -86,9 +87,17 @@ func stratusFinding(t testing.TB) detectors.Finding {
 		t.Fatal(err)
 	}
 	defer f.Close()
+	pack, err := rules.Load(rules.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rule, ok := pack.Rule("aws-console-login-without-mfa")
+	if !ok {
+		t.Fatal("no built-in rule aws-console-login-without-mfa")
+	}
 	var findings []detectors.Finding
 	sink := sinkFunc(func(ev *sources.Event) error {
-		fs, err := detectors.ConsoleNoMFA{}.Detect(context.Background(), ev)
+		fs, err := rule.Detect(context.Background(), ev)
 		findings = append(findings, fs...)
 		return err
 	})

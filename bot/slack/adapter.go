@@ -122,8 +122,9 @@ func (n *Notifier) authTest(ctx context.Context) error {
 	return nil
 }
 
-// wait blocks until the background work started so far has finished.
-func (n *Notifier) wait() { n.bg.Wait() }
+// Wait blocks until the background work started so far has finished;
+// `trailhound run` calls it at shutdown.
+func (n *Notifier) Wait() { n.bg.Wait() }
 
 // background runs work beside the acknowledgement, bounded in number
 // and time, and detached from the request that started it: the ack never

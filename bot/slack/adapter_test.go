@@ -75,7 +75,7 @@ func TestSignedRequests(t *testing.T) {
 			}
 		})
 	}
-	h.n.wait()
+	h.n.Wait()
 	if got := h.alert(a.ID).State; got != workflows.StateNew {
 		t.Fatalf("state=%s after rejected requests, want new", got)
 	}
@@ -96,7 +96,7 @@ func TestSignedRequests(t *testing.T) {
 	if status, _ := h.do(PathInteractions, retry, body); status != http.StatusOK {
 		t.Fatalf("retried request: status=%d", status)
 	}
-	h.n.wait()
+	h.n.Wait()
 	if got := h.alert(a.ID); got.State != workflows.StateAcknowledged || got.LastActor != "slack:U0RESP" {
 		t.Fatalf("state=%s by %s, want acknowledged by slack:U0RESP", got.State, got.LastActor)
 	}
@@ -113,7 +113,7 @@ func TestButtonUpdatesMessageInPlace(t *testing.T) {
 	if status != http.StatusOK || resp != "" {
 		t.Fatalf("status=%d body=%q, want an empty 200", status, resp)
 	}
-	h.n.wait()
+	h.n.Wait()
 	ups := h.fake.updatesOf(ref.MessageID)
 	if len(ups) != 1 {
 		t.Fatalf("%d updates of the alert's message, want 1 at once", len(ups))
@@ -135,7 +135,7 @@ func TestButtonUpdatesMessageInPlace(t *testing.T) {
 	}
 	// Acknowledging again is refused by the lifecycle, told privately.
 	h.signedPost(PathInteractions, interactionBody(h.buttonPayload("U0RESP", bot.OpAcknowledge, a.ID, ref)))
-	h.n.wait()
+	h.n.Wait()
 	rs := h.fake.responsesCopy()
 	if len(rs) != 1 || rs[0].Body["response_type"] != "ephemeral" || !strings.Contains(rs[0].Body["text"].(string), "not possible now") {
 		t.Errorf("responses=%+v, want one ephemeral 'not possible now'", rs)
@@ -147,7 +147,7 @@ func TestViewerRefusedPolitely(t *testing.T) {
 	h.start()
 	a, ref := h.posted()
 	h.signedPost(PathInteractions, interactionBody(h.buttonPayload("U0VIEWER", bot.OpResolve, a.ID, ref)))
-	h.n.wait()
+	h.n.Wait()
 	if got := h.alert(a.ID).State; got != workflows.StateNew {
 		t.Fatalf("state=%s, want new: a viewer resolved", got)
 	}
@@ -167,7 +167,7 @@ func TestViewerRefusedPolitely(t *testing.T) {
 	}
 	// Someone with no role at all is refused too, also before any form.
 	h.signedPost(PathInteractions, interactionBody(h.buttonPayload("U0STRANGER", bot.OpTask, a.ID, ref)))
-	h.n.wait()
+	h.n.Wait()
 	if len(h.fake.viewsCopy()) != 0 || len(audits(t, h, a.ID, "refused")) != 2 {
 		t.Errorf("a user without a role got the task form")
 	}
@@ -179,9 +179,9 @@ func TestGroupMembershipGivesRole(t *testing.T) {
 	h.start()
 	a, ref := h.posted()
 	h.signedPost(PathInteractions, interactionBody(h.buttonPayload("U0GROUPIE", bot.OpAcknowledge, a.ID, ref)))
-	h.n.wait()
+	h.n.Wait()
 	h.signedPost(PathInteractions, interactionBody(h.buttonPayload("U0GROUPIE", bot.OpEscalate, a.ID, ref)))
-	h.n.wait()
+	h.n.Wait()
 	if got := h.alert(a.ID); got.State != workflows.StateEscalated || got.LastActor != "slack:U0GROUPIE" {
 		t.Fatalf("state=%s by %s, want escalated by the on-call group member", got.State, got.LastActor)
 	}
@@ -190,7 +190,7 @@ func TestGroupMembershipGivesRole(t *testing.T) {
 	}
 	h.clock.advance(DefaultGroupCacheTTL + time.Second)
 	h.signedPost(PathCommands, commandBody(h, "U0GROUPIE", "tasks"))
-	h.n.wait()
+	h.n.Wait()
 	if n := h.fake.count("usergroups.list"); n != 2 {
 		t.Errorf("usergroups.list called %d times after the cache expired, want 2", n)
 	}
@@ -201,7 +201,7 @@ func TestTaskModal(t *testing.T) {
 	h.start()
 	a, ref := h.posted()
 	h.signedPost(PathInteractions, interactionBody(h.buttonPayload("U0RESP", bot.OpTask, a.ID, ref)))
-	h.n.wait()
+	h.n.Wait()
 	views := h.fake.viewsCopy()
 	if len(views) != 1 || views[0].CallbackID != callbackTask {
 		t.Fatalf("views=%+v, want the task form", views)
@@ -228,7 +228,7 @@ func TestTaskModal(t *testing.T) {
 	if status != http.StatusOK || resp != "" {
 		t.Fatalf("status=%d resp=%q, want an empty 200 that closes the form", status, resp)
 	}
-	h.n.wait()
+	h.n.Wait()
 	tasks, err := h.store.ListTasks(workflows.TaskFilter{AlertID: a.ID})
 	if err != nil {
 		t.Fatal(err)
@@ -252,7 +252,7 @@ func TestSuppressModal(t *testing.T) {
 	h.start()
 	a, ref := h.posted()
 	h.signedPost(PathInteractions, interactionBody(h.buttonPayload("U0ANALYST", bot.OpSuppress, a.ID, ref)))
-	h.n.wait()
+	h.n.Wait()
 	views := h.fake.viewsCopy()
 	if len(views) != 1 || views[0].CallbackID != callbackSuppress {
 		t.Fatalf("views=%+v, want the suppress form", views)
@@ -268,7 +268,7 @@ func TestSuppressModal(t *testing.T) {
 		t.Fatalf("resp=%s, want an error for a duration not offered", resp)
 	}
 	h.signedPost(PathInteractions, interactionBody(viewSubmission("U0ANALYST", callbackSuppress, views[0].PrivateMetadata, values("7d"))))
-	h.n.wait()
+	h.n.Wait()
 	got := h.alert(a.ID)
 	if got.State != workflows.StateSuppressed || !got.SuppressedUntil.Equal(h.clock.now().Add(7*24*time.Hour)) {
 		t.Fatalf("state=%s until %v, want suppressed for 7 days", got.State, got.SuppressedUntil)
@@ -319,7 +319,7 @@ func TestSlashCommands(t *testing.T) {
 			if status != http.StatusOK {
 				t.Fatalf("status=%d", status)
 			}
-			h.n.wait()
+			h.n.Wait()
 			if tc.now != "" {
 				if !strings.Contains(resp, tc.now) || !strings.Contains(resp, `"response_type":"`+tc.responseType+`"`) {
 					t.Fatalf("answer=%s, want %s containing %q", resp, tc.responseType, tc.now)
@@ -383,7 +383,7 @@ func TestAcknowledgedBeforeSlowWork(t *testing.T) {
 		t.Fatalf("%d answers before the slow step finished", n)
 	}
 	close(releaseHealth)
-	h.n.wait()
+	h.n.Wait()
 	if got := h.alert(a.ID).State; got != workflows.StateAcknowledged {
 		t.Errorf("state=%s, want acknowledged once released", got)
 	}
@@ -414,7 +414,7 @@ func TestEvents(t *testing.T) {
 	if status, _ := h.do(PathEvents, retry, mention); status != http.StatusOK {
 		t.Fatalf("retry: status=%d", status)
 	}
-	h.n.wait()
+	h.n.Wait()
 	eph := h.fake.ephemeralsCopy()
 	if len(eph) != 1 {
 		t.Fatalf("%d answers to the mention, want 1", len(eph))
@@ -499,7 +499,7 @@ func TestButtonOnEphemeralCard(t *testing.T) {
 	p := h.buttonPayload("U0RESP", bot.OpAcknowledge, a.ID, ref)
 	p["container"] = map[string]any{"type": "message", "message_ts": "1767605999.000001", "channel_id": "C0SECURITY", "is_ephemeral": true}
 	h.signedPost(PathInteractions, interactionBody(p))
-	h.n.wait()
+	h.n.Wait()
 	if n := len(h.fake.updatesOf(ref.MessageID)); n != 1 {
 		t.Errorf("alert's message redrawn %d times, want 1", n)
 	}

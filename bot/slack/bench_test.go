@@ -55,7 +55,7 @@ func BenchmarkInteractionAck(b *testing.B) {
 		}
 	})
 	b.StopTimer()
-	h.n.wait()
+	h.n.Wait()
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	if len(lat) > 0 {
 		b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")

@@ -149,7 +149,7 @@ func (h *harness) start() {
 	h.t.Cleanup(func() {
 		h.srv.Close()
 		cancel()
-		h.n.wait()
+		h.n.Wait()
 	})
 }
 

@@ -55,7 +55,7 @@ func BenchmarkBurst200(b *testing.B) {
 		close(start)
 		wg.Wait()
 		b.StopTimer()
-		h.n.wait() // the background work of the burst
+		h.n.Wait() // the background work of the burst
 		b.StartTimer()
 		all = append(all, lat...)
 	}

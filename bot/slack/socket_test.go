@@ -57,7 +57,7 @@ func TestSocketMode(t *testing.T) {
 		t.Fatalf("ack for %q, want env-3", ack.EnvelopeID)
 	}
 	waitFor(t, func() bool { return len(h.fake.ephemeralsCopy()) == 1 })
-	h.n.wait()
+	h.n.Wait()
 
 	got := h.alert(a.ID)
 	if got.State != workflows.StateAcknowledged || got.LastActor != "slack:U0RESP" {

@@ -97,12 +97,20 @@ func cmdRun(e *env, args []string) int {
 	}
 
 	// One lock per source so a slow poll is never overlapped by the next.
+	var engineMu sync.Mutex
 	poll := func(job *workflows.Job, mu *sync.Mutex) {
 		if !mu.TryLock() {
 			a.log.Warn("previous poll still running; skipped", "source", job.Source.Name())
 			return
 		}
 		defer mu.Unlock()
+		// Polls share one detector engine, whose state each poll saves
+		// with its own findings. Were two polls to overlap, one could
+		// commit state counting the other's events before their findings
+		// are stored, and a crash in between would lose those findings.
+		// So polls take turns; sources still fetch on their own schedules.
+		engineMu.Lock()
+		defer engineMu.Unlock()
 		// A poll finishes its window even when shutdown starts, so its
 		// findings and checkpoint are stored together.
 		res, err := job.Run(context.WithoutCancel(ctx))
@@ -153,6 +161,22 @@ func cmdRun(e *env, args []string) int {
 	<-ctx.Done()
 	a.log.Info("shutting down: finishing polls in progress")
 	<-c.Stop().Done()
+	// Let chat work already acknowledged (a button press being applied)
+	// finish, within reason.
+	waited := make(chan struct{})
+	go func() {
+		for _, n := range notifiers {
+			if w, ok := n.(interface{ Wait() }); ok {
+				w.Wait()
+			}
+		}
+		close(waited)
+	}()
+	select {
+	case <-waited:
+	case <-time.After(30 * time.Second):
+		a.log.Warn("chat work still running at shutdown; leaving it")
+	}
 	fmt.Fprintln(e.stderr, "trailhound: stopped")
 	return exitOK
 }

@@ -341,7 +341,7 @@ func TestLookupAttributeAndRange(t *testing.T) {
 	// Through sources.InWindow, as `trailhound scan --since` uses it, with
 	// the root-use detector.
 	h := awstest.NewHarness(t)
-	h.Extra = []detectors.Detector{detectors.RootUse{}}
+	h.Extra = []detectors.Detector{awstest.Rule(t, "aws-root-account-use")}
 	job := h.Job(sources.InWindow(src, sources.Window{Start: base.Add(-time.Hour)}))
 	job.Stateful = false
 	res, err := job.Run(context.Background())

@@ -144,7 +144,7 @@ func TestQueueReadsObjectsDeletesAfterCommit(t *testing.T) {
 	e.put(t, "elsewhere/other.json", now, false, "other")
 
 	h := awstest.NewHarness(t)
-	h.Extra = []detectors.Detector{detectors.RootUse{}}
+	h.Extra = []detectors.Detector{awstest.Rule(t, "aws-root-account-use")}
 	src := e.source(t, now)
 	// When the messages are deleted, the findings and the checkpoint
 	// must already be committed.

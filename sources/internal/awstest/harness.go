@@ -13,6 +13,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/trailhound/trailhound/detectors"
+	"github.com/trailhound/trailhound/detectors/rules"
 	"github.com/trailhound/trailhound/sources"
 	"github.com/trailhound/trailhound/workflows"
 )
@@ -193,4 +194,19 @@ func uniq(ids []string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// Rule returns one rule of the built-in rule pack as a detector, so
+// integration tests find what the bot finds.
+func Rule(t testing.TB, id string) detectors.Detector {
+	t.Helper()
+	pack, err := rules.Load(rules.Options{})
+	if err != nil {
+		t.Fatalf("load rule pack: %v", err)
+	}
+	r, ok := pack.Rule(id)
+	if !ok {
+		t.Fatalf("no built-in rule %q", id)
+	}
+	return r
 }
