@@ -1,8 +1,8 @@
 package workflows
 
 import (
+	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"time"
@@ -13,7 +13,23 @@ import (
 	"github.com/trailhound/trailhound/sources"
 )
 
-var bucketSeen = []byte("workflows.seen-events")
+var (
+	bucketSeen = []byte("workflows.seen-events")
+	// bucketSeenExpiry orders the seen events by when they were processed
+	// (8-byte big-endian Unix time, then the seen key), so expired ones are
+	// pruned without reading the rest.
+	bucketSeenExpiry = []byte("workflows.seen-expiry")
+)
+
+// DefaultBatchEvents is how many new events a poll processes before it
+// commits their findings, detector state and IDs, so that memory stays
+// flat however much a poll reads. The checkpoint still moves only when the
+// whole poll is stored.
+const DefaultBatchEvents = 5000
+
+// MaxFindingsKept caps Result.Findings of a stateful poll; FindingCount is
+// always exact, and one-shot scans keep every finding.
+const MaxFindingsKept = 1000
 
 // DefaultSeenRetention is how long the IDs of processed events are kept to
 // drop repeats; it must exceed any source's overlap window.
@@ -37,6 +53,8 @@ type Job struct {
 	Stateful bool
 	// SeenRetention overrides DefaultSeenRetention when positive.
 	SeenRetention time.Duration
+	// BatchEvents overrides DefaultBatchEvents when positive.
+	BatchEvents int
 }
 
 // Result is what one poll did.
@@ -48,8 +66,12 @@ type Result struct {
 	// MalformedCount counts all malformed records; Malformed keeps the first
 	// MaxMalformedKept.
 	MalformedCount int
-	Findings       []detectors.Finding
-	Ingest         IngestResult
+	// Findings are the findings of the poll: all of them for a one-shot
+	// scan, the first MaxFindingsKept for a stateful poll.
+	Findings []detectors.Finding
+	// FindingCount counts every finding of the poll.
+	FindingCount int
+	Ingest       IngestResult
 	DetectErrors   int
 	// Verified are remediation tasks closed by events of this poll.
 	Verified []Task
@@ -83,7 +105,59 @@ func (j *Job) Run(ctx context.Context) (*Result, error) {
 		return res, fmt.Errorf("source %s: read open tasks: %w", name, err)
 	}
 	var newIDs []string
+	var pending []detectors.Finding // found, not yet stored
 	var latest time.Time
+	batch := j.BatchEvents
+	if batch <= 0 {
+		batch = DefaultBatchEvents
+	}
+	// store commits what has been read so far: findings, closed tasks, and
+	// (stateful) detector state and the IDs of the events behind them, all
+	// in one transaction; with final, also the checkpoint when the fetch
+	// allows it. A crash between two stores loses nothing: the next poll
+	// reads the window again and skips the events already stored.
+	stored := false
+	var next []byte
+	var fetchErr error
+	store := func(final bool) error {
+		err := db.Update(func(tx *bolt.Tx) error {
+			ing, err := j.Alerts.Ingest(tx, pending)
+			if err != nil {
+				return err
+			}
+			res.Ingest.merge(ing)
+			verified, err := j.Alerts.closeVerified(tx, fixes)
+			if err != nil {
+				return err
+			}
+			res.Verified = append(res.Verified, verified...)
+			if !j.Stateful {
+				return nil
+			}
+			if err := j.Detectors.Save(tx); err != nil {
+				return err
+			}
+			if err := j.markSeen(tx, name, newIDs, now); err != nil {
+				return err
+			}
+			if !final {
+				return nil
+			}
+			if cp, ok := sources.CheckpointAfter(next, fetchErr); ok {
+				stored = true
+				return sources.PutCheckpoint(tx, name, cp)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		fixes.stored()
+		pending, newIDs = pending[:0], newIDs[:0]
+		clear(seen)
+		return nil
+	}
+	var storeErr error
 	sink := sources.FuncSink{
 		OnEvent: func(ctx context.Context, ev *sources.Event) error {
 			if j.Stateful {
@@ -103,8 +177,21 @@ func (j *Job) Run(ctx context.Context) (*Result, error) {
 				res.DetectErrors++
 				log.Warn("detector error", "source", name, "event", ev.ID, "err", err)
 			}
-			res.Findings = append(res.Findings, fs...)
+			pending = append(pending, fs...)
+			res.FindingCount += len(fs)
+			for _, f := range fs {
+				metricFindings.WithLabelValues(f.RuleID, f.Severity.String()).Inc()
+			}
+			if !j.Stateful || len(res.Findings)+len(fs) <= MaxFindingsKept {
+				res.Findings = append(res.Findings, fs...)
+			}
 			fixes.observe(ev)
+			if len(newIDs) >= batch || len(pending) >= batch {
+				if err := store(false); err != nil {
+					storeErr = err
+					return err
+				}
+			}
 			return nil
 		},
 		OnMalformed: func(m sources.Malformed) {
@@ -115,36 +202,14 @@ func (j *Job) Run(ctx context.Context) (*Result, error) {
 			log.Warn("malformed record", "source", name, "where", m.Where, "line", m.Line, "offset", m.Offset, "reason", m.Reason)
 		},
 	}
-	next, fetchErr := j.Source.Fetch(ctx, cp, sink)
-	stored := false
+	next, fetchErr = j.Source.Fetch(ctx, cp, sink)
+	if storeErr != nil {
+		return res, fmt.Errorf("source %s: store findings: %w", name, storeErr)
+	}
 	// Store what was found even when the fetch failed part-way: the
 	// checkpoint is not advanced then, so the window is read again and the
 	// stored findings dedup.
-	err = db.Update(func(tx *bolt.Tx) error {
-		ing, err := j.Alerts.Ingest(tx, res.Findings)
-		if err != nil {
-			return err
-		}
-		res.Ingest = ing
-		if res.Verified, err = j.Alerts.closeVerified(tx, fixes); err != nil {
-			return err
-		}
-		if !j.Stateful {
-			return nil
-		}
-		if err := j.Detectors.Save(tx); err != nil {
-			return err
-		}
-		if err := j.markSeen(tx, name, newIDs, now); err != nil {
-			return err
-		}
-		if cp, ok := sources.CheckpointAfter(next, fetchErr); ok {
-			stored = true
-			return sources.PutCheckpoint(tx, name, cp)
-		}
-		return nil
-	})
-	if err != nil {
+	if err := store(true); err != nil {
 		return res, fmt.Errorf("source %s: store findings: %w", name, err)
 	}
 	// Only now that the window's findings are committed may the source
@@ -205,9 +270,17 @@ func (j *Job) markSeen(tx *bolt.Tx, source string, ids []string, now time.Time) 
 	if err != nil {
 		return err
 	}
-	stamp, _ := json.Marshal(now.Unix())
+	exp, err := tx.CreateBucketIfNotExists(bucketSeenExpiry)
+	if err != nil {
+		return err
+	}
+	stamp := u64(uint64(now.Unix()))
 	for _, id := range ids {
-		if err := b.Put(seenKey(source, id), stamp); err != nil {
+		k := seenKey(source, id)
+		if err := b.Put(k, stamp); err != nil {
+			return err
+		}
+		if err := exp.Put(append(append([]byte(nil), stamp...), k...), nil); err != nil {
 			return err
 		}
 	}
@@ -215,17 +288,22 @@ func (j *Job) markSeen(tx *bolt.Tx, source string, ids []string, now time.Time) 
 	if retention <= 0 {
 		retention = DefaultSeenRetention
 	}
-	cutoff := now.Add(-retention).Unix()
-	// Prune a bounded number of expired entries per poll.
-	c := b.Cursor()
+	cutoff := u64(uint64(now.Add(-retention).Unix()))
 	pruned := 0
-	for k, v := c.First(); k != nil && pruned < 10000; k, v = c.Next() {
-		var ts int64
-		if json.Unmarshal(v, &ts) == nil && ts < cutoff {
-			if err := c.Delete(); err != nil {
+	// Prune a bounded number of expired entries per commit, oldest first.
+	c := exp.Cursor()
+	for k, _ := c.First(); k != nil && len(k) > 8 && bytes.Compare(k[:8], cutoff) < 0; k, _ = c.First() {
+		if v := b.Get(k[8:]); v != nil && bytes.Compare(v, k[:8]) <= 0 {
+			// Not marked again since: the event is forgotten.
+			if err := b.Delete(k[8:]); err != nil {
 				return err
 			}
-			pruned++
+		}
+		if err := c.Delete(); err != nil {
+			return err
+		}
+		if pruned++; pruned >= 10000 {
+			break
 		}
 	}
 	return nil

@@ -133,3 +133,67 @@ func TestJobOneShotDedupsAlertsOnly(t *testing.T) {
 		t.Fatalf("one-shot scan stored a checkpoint")
 	}
 }
+
+// TestJobBatchesKeepMemoryFlat: a long poll commits every BatchEvents
+// events; when it then fails, the batches already stored stay stored, the
+// checkpoint does not move, and the next poll skips exactly those events.
+func TestJobBatchesKeepMemoryFlat(t *testing.T) {
+	path := t.TempDir() + "/th.db"
+	db := testdb.OpenAt(t, path)
+	alerts, _ := NewStore(db)
+	srcStore, _ := sources.NewStore(db)
+	src := &listSource{events: events(9), failAfter: 7}
+	job := &Job{Source: src, Detectors: detectors.NewEngine(everyEvent{}), Alerts: alerts, Sources: srcStore, Stateful: true, BatchEvents: 3}
+	res, err := job.Run(context.Background())
+	if err == nil {
+		t.Fatal("want the fetch error")
+	}
+	if res.FindingCount != 7 || len(res.Ingest.New) != 7 {
+		t.Fatalf("findings=%d new=%d, want 7 and 7", res.FindingCount, len(res.Ingest.New))
+	}
+	testdb.Close(t, db) // restart
+
+	db = testdb.OpenAt(t, path)
+	alerts, _ = NewStore(db)
+	srcStore, _ = sources.NewStore(db)
+	src.failAfter = -1
+	job = &Job{Source: src, Detectors: detectors.NewEngine(everyEvent{}), Alerts: alerts, Sources: srcStore, Stateful: true, BatchEvents: 3}
+	res, err = job.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Skipped != 7 || res.Events != 2 || len(res.Ingest.New) != 2 {
+		t.Fatalf("after restart skipped=%d events=%d new=%d, want 7, 2, 2", res.Skipped, res.Events, len(res.Ingest.New))
+	}
+	if all, _ := alerts.List(Filter{}); len(all) != 9 {
+		t.Fatalf("alerts=%d, want 9", len(all))
+	}
+}
+
+// TestSeenEventsExpire: processed event IDs are forgotten after the
+// retention, oldest first, through the expiry index.
+func TestSeenEventsExpire(t *testing.T) {
+	db := testdb.Open(t)
+	alerts, _ := NewStore(db)
+	srcStore, _ := sources.NewStore(db)
+	c := &clock{now: t0}
+	alerts.Now = c.Now
+	src := &listSource{events: events(3), failAfter: -1}
+	job := &Job{Source: src, Detectors: detectors.NewEngine(everyEvent{}), Alerts: alerts, Sources: srcStore, Stateful: true, SeenRetention: time.Hour}
+	if _, err := job.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !job.wasSeen(db, "list", "e0") {
+		t.Fatal("e0 not marked seen")
+	}
+	c.now = t0.Add(2 * time.Hour)
+	src.events = events(0)
+	if _, err := job.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"e0", "e1", "e2"} {
+		if job.wasSeen(db, "list", id) {
+			t.Fatalf("%s still seen after the retention", id)
+		}
+	}
+}

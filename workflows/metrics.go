@@ -66,9 +66,6 @@ func observePoll(res *Result, fetchErr error, took time.Duration, lag time.Durat
 	metricSkipped.WithLabelValues(src).Add(float64(res.Skipped))
 	metricMalformed.WithLabelValues(src).Add(float64(res.MalformedCount))
 	metricPollSeconds.WithLabelValues(src).Observe(took.Seconds())
-	for _, f := range res.Findings {
-		metricFindings.WithLabelValues(f.RuleID, f.Severity.String()).Inc()
-	}
 	metricAlerts.WithLabelValues("new").Add(float64(len(res.Ingest.New)))
 	metricAlerts.WithLabelValues("grouped").Add(float64(len(res.Ingest.Grouped)))
 	if fetchErr != nil {

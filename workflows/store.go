@@ -277,6 +277,24 @@ func newTargets(have, want []Target) []Target {
 	return out
 }
 
+// merge adds the result of a later batch of the same poll: an alert
+// grouped again keeps only its latest state.
+func (r *IngestResult) merge(o IngestResult) {
+	r.New = append(r.New, o.New...)
+	r.Duplicates += o.Duplicates
+	for _, a := range o.Grouped {
+		replaced := false
+		for i := range r.Grouped {
+			if r.Grouped[i].ID == a.ID {
+				r.Grouped[i], replaced = a, true
+			}
+		}
+		if !replaced {
+			r.Grouped = append(r.Grouped, a)
+		}
+	}
+}
+
 func isNew(as []Alert, id string) bool {
 	for _, a := range as {
 		if a.ID == id {

@@ -209,3 +209,11 @@ func (s *Store) closeVerified(tx *bolt.Tx, ix *fixIndex) ([]Task, error) {
 	}
 	return out, nil
 }
+
+// stored forgets the fixes already handed to closeVerified and committed;
+// done keeps a task from being matched again within the poll.
+func (ix *fixIndex) stored() {
+	if ix != nil {
+		ix.found = ix.found[:0]
+	}
+}

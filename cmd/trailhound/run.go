@@ -118,7 +118,7 @@ func cmdRun(e *env, args []string) int {
 			a.log.Error("poll failed", "source", job.Source.Name(), "err", err)
 		}
 		if res != nil {
-			a.log.Info("polled", "source", res.Source, "events", res.Events, "skipped", res.Skipped, "malformed", res.MalformedCount, "findings", len(res.Findings), "new_alerts", len(res.Ingest.New))
+			a.log.Info("polled", "source", res.Source, "events", res.Events, "skipped", res.Skipped, "malformed", res.MalformedCount, "findings", res.FindingCount, "new_alerts", len(res.Ingest.New))
 		}
 		a.dispatch(ctx, notifiers)
 	}
