@@ -72,7 +72,7 @@ type Result struct {
 	// FindingCount counts every finding of the poll.
 	FindingCount int
 	Ingest       IngestResult
-	DetectErrors   int
+	DetectErrors int
 	// Verified are remediation tasks closed by events of this poll.
 	Verified []Task
 }
