@@ -120,17 +120,16 @@ func (j *Job) Run(ctx context.Context) (*Result, error) {
 	var next []byte
 	var fetchErr error
 	store := func(final bool) error {
+		var ing IngestResult
+		var verified []Task
 		err := db.Update(func(tx *bolt.Tx) error {
-			ing, err := j.Alerts.Ingest(tx, pending)
-			if err != nil {
+			var err error
+			if ing, err = j.Alerts.Ingest(tx, pending); err != nil {
 				return err
 			}
-			res.Ingest.merge(ing)
-			verified, err := j.Alerts.closeVerified(tx, fixes)
-			if err != nil {
+			if verified, err = j.Alerts.closeVerified(tx, fixes); err != nil {
 				return err
 			}
-			res.Verified = append(res.Verified, verified...)
 			if !j.Stateful {
 				return nil
 			}
@@ -152,6 +151,9 @@ func (j *Job) Run(ctx context.Context) (*Result, error) {
 		if err != nil {
 			return err
 		}
+		// Only what committed counts.
+		res.Ingest.merge(ing)
+		res.Verified = append(res.Verified, verified...)
 		fixes.stored()
 		pending, newIDs = pending[:0], newIDs[:0]
 		clear(seen)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -66,6 +67,60 @@ func TestDatabaseLocked(t *testing.T) {
 	defer a.Close()
 	code, _, errOut := runCLI(t, "scan", "--no-notify", "--config", cfgPath)
 	if code != exitError || !strings.Contains(errOut, "in use by another trailhound process") {
+		t.Fatalf("exit=%d stderr=%s", code, errOut)
+	}
+}
+
+// tmpfs mounts a small tmpfs for a test, or skips when the test may not
+// mount file systems (not root, or a sandbox without mount).
+func tmpfs(t *testing.T, size string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs here (%v: %s); the full-disk test needs root", err, bytes.TrimSpace(out))
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", "-l", dir).Run() })
+	return dir
+}
+
+// TestFullDisk: when the data directory fills up, the scan fails with a
+// clear error, the database stays consistent, and nothing stored before is
+// lost; with room again the same scan completes without duplicates.
+func TestFullDisk(t *testing.T) {
+	dir := tmpfs(t, "96k")
+	code, out, errOut := runCLI(t, "scan", "--no-notify", "--config", writeConfig(t, dir))
+	if code != exitError || !strings.Contains(errOut, "no space left on device") || !strings.Contains(out, "NOT STORED") {
+		t.Fatalf("exit=%d stdout=%s stderr=%s", code, out, errOut)
+	}
+	// Move the data to a roomy directory, as an operator would.
+	roomy := t.TempDir()
+	b, err := os.ReadFile(filepath.Join(dir, "trailhound.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(roomy, "trailhound.db"), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := writeConfig(t, roomy)
+	code, out, errOut = runCLI(t, "scan", "--no-notify", "--config", cfg)
+	if code != exitFindings || !strings.Contains(out, "new alerts") {
+		t.Fatalf("after moving: exit=%d\n%s\n%s", code, out, errOut)
+	}
+	code, out, _ = runCLI(t, "scan", "--no-notify", "--config", cfg)
+	if code != exitFindings || !strings.Contains(out, "; 0 new alerts") {
+		t.Fatalf("rescan created alerts again:\n%s", out)
+	}
+}
+
+// TestReadOnlyDataDir: a data directory that cannot be written is a clear
+// error before anything is read.
+func TestReadOnlyDataDir(t *testing.T) {
+	dir := tmpfs(t, "1m")
+	if out, err := exec.Command("mount", "-o", "remount,ro", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot remount read-only: %v: %s", err, out)
+	}
+	code, _, errOut := runCLI(t, "scan", "--no-notify", "--config", writeConfig(t, dir))
+	if code != exitError || !strings.Contains(errOut, "read-only file system") {
 		t.Fatalf("exit=%d stderr=%s", code, errOut)
 	}
 }

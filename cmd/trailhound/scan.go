@@ -222,7 +222,15 @@ func printScan(w io.Writer, rep *scanReport) {
 		}
 		tw.Flush()
 	}
-	known := len(rep.Findings) - countNew(rep.Findings)
+	known, unstored := 0, 0
+	for _, f := range rep.Findings {
+		switch {
+		case f.AlertID == "":
+			unstored++
+		case !f.NewAlert:
+			known++
+		}
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d events, %d findings", rep.Events, len(rep.Findings))
 	if rep.MalformedCount > 0 {
@@ -232,17 +240,10 @@ func printScan(w io.Writer, rep *scanReport) {
 	if known > 0 {
 		fmt.Fprintf(&b, ", %d findings already alerted", known)
 	}
-	fmt.Fprintln(w, b.String())
-}
-
-func countNew(fs []scanFinding) int {
-	n := 0
-	for _, f := range fs {
-		if f.NewAlert {
-			n++
-		}
+	if unstored > 0 {
+		fmt.Fprintf(&b, "; %d findings NOT STORED (see the errors above)", unstored)
 	}
-	return n
+	fmt.Fprintln(w, b.String())
 }
 
 func dash(s string) string {
