@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -384,4 +386,65 @@ func TestValidate(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestThirtyPercentFaults: with 30% of LookupEvents calls throttled or
+// failing with 5xx, polls (with the SDK's retries, then the next poll)
+// still deliver every event exactly once, including events that arrive
+// late between polls.
+func TestThirtyPercentFaults(t *testing.T) {
+	ct := awstest.NewCloudTrail(t)
+	want := addSpaced(t, ct, "early", 300, base, 10*time.Second)
+	src, c := newSource(t, ct, 1000, nil)
+	src.maxBuffered = 50
+	rng := rand.New(rand.NewPCG(7, 30))
+	var mu sync.Mutex
+	failures := 0
+	flaky := func(awstest.LookupRequest) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		if rng.Float64() < 0.3 {
+			failures++
+			return true
+		}
+		return false
+	}
+	h := awstest.NewHarness(t)
+	polls, failed := 0, 0
+	for round := 0; round < 3; round++ {
+		// Alternate throttling and server errors by round.
+		f := awstest.Throttled
+		if round%2 == 1 {
+			f = awstest.Unavailable
+		}
+		ct.FailWhen(flaky, f)
+		if round > 0 {
+			// Time moves on: new events, and one late event stamped inside
+			// the window the previous poll already read.
+			c.t = c.t.Add(5 * time.Minute)
+			want = append(want, addSpaced(t, ct, fmt.Sprintf("round%d", round), 20, c.t, 10*time.Second)...)
+			late := fmt.Sprintf("late-%d", round)
+			if err := ct.Add(awstest.Record(late, c.t.Add(-7*time.Minute), "GetUser", false)); err != nil {
+				t.Fatal(err)
+			}
+			want = append(want, late)
+		}
+		for ok := false; !ok; {
+			polls++
+			if polls > 30 {
+				t.Fatalf("no successful poll in 30 tries (%d failures injected)", failures)
+			}
+			if _, err := h.Poll(src); err != nil {
+				failed++
+				continue
+			}
+			ok = true
+		}
+	}
+	ct.FailWhen(nil, awstest.Failure{})
+	t.Logf("%d polls (%d failed), %d of %d requests failed", polls, failed, failures, len(ct.Requests()))
+	if failures == 0 {
+		t.Fatal("no failure was injected")
+	}
+	h.ExactlyOnce(want)
 }
