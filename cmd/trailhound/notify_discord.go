@@ -1,10 +1,6 @@
 package main
 
 import (
-	"strings"
-
-	"gopkg.in/yaml.v3"
-
 	"github.com/trailhound/trailhound/bot/discord"
 	"github.com/trailhound/trailhound/configs"
 	"github.com/trailhound/trailhound/workflows"
@@ -50,28 +46,5 @@ func discordFromEnv(getenv func(string) string) (configs.Section, error) {
 	if v := getenv("DISCORD_GUILD_ID"); v != "" {
 		opts["guild_id"] = v
 	}
-	roles := map[string]any{}
-	for role, name := range map[string]string{"analyst": "DISCORD_ANALYSTS", "responder": "DISCORD_RESPONDERS", "viewer": "DISCORD_VIEWERS"} {
-		var ids []string
-		for _, id := range strings.Split(getenv(name), ",") {
-			if id = strings.TrimSpace(id); id != "" {
-				ids = append(ids, id)
-			}
-		}
-		if len(ids) > 0 {
-			roles[role] = ids
-		}
-	}
-	if len(roles) > 0 {
-		opts["roles"] = roles
-	}
-	b, err := yaml.Marshal(map[string]any{"notify": map[string]any{"discord": opts}})
-	if err != nil {
-		return configs.Section{}, err
-	}
-	cfg, err := configs.Parse(b, "environment (DISCORD_*)", func(string) (string, bool) { return "", false })
-	if err != nil {
-		return configs.Section{}, err
-	}
-	return cfg.Notify.Discord, nil
+	return sectionFromEnv(getenv, "discord", "DISCORD", opts)
 }

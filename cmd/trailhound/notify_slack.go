@@ -1,10 +1,6 @@
 package main
 
 import (
-	"strings"
-
-	"gopkg.in/yaml.v3"
-
 	"github.com/trailhound/trailhound/bot/slack"
 	"github.com/trailhound/trailhound/configs"
 	"github.com/trailhound/trailhound/workflows"
@@ -47,28 +43,5 @@ func slackFromEnv(getenv func(string) string) (configs.Section, error) {
 	if v := getenv("SLACK_APP_TOKEN"); v != "" {
 		opts["app_token"] = v
 	}
-	roles := map[string]any{}
-	for role, env := range map[string]string{"analyst": "SLACK_ANALYSTS", "responder": "SLACK_RESPONDERS", "viewer": "SLACK_VIEWERS"} {
-		var ids []string
-		for _, id := range strings.Split(getenv(env), ",") {
-			if id = strings.TrimSpace(id); id != "" {
-				ids = append(ids, id)
-			}
-		}
-		if len(ids) > 0 {
-			roles[role] = ids
-		}
-	}
-	if len(roles) > 0 {
-		opts["roles"] = roles
-	}
-	b, err := yaml.Marshal(map[string]any{"notify": map[string]any{"slack": opts}})
-	if err != nil {
-		return configs.Section{}, err
-	}
-	cfg, err := configs.Parse(b, "environment (SLACK_*)", func(string) (string, bool) { return "", false })
-	if err != nil {
-		return configs.Section{}, err
-	}
-	return cfg.Notify.Slack, nil
+	return sectionFromEnv(getenv, "slack", "SLACK", opts)
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/trailhound/trailhound/configs"
+	"github.com/trailhound/trailhound/sources"
 )
 
 // Options are the AWS settings every AWS source has, inlined into each
@@ -273,4 +274,19 @@ func assumeRole(base sdkaws.Config, a Account, endpoint string) sdkaws.Credentia
 	}))
 	loader.assumed[key] = p
 	return p
+}
+
+// EachTarget returns one source per account and region the options name,
+// made by mk and named base/account/region. Credential and role errors are
+// located at the source's config section.
+func (o *Options) EachTarget(ctx context.Context, base string, sec configs.Section, mk func(name string, t Target) sources.Source) ([]sources.Source, error) {
+	targets, err := o.Targets(ctx)
+	if err != nil {
+		return nil, sec.Errorf("", "%v", err)
+	}
+	out := make([]sources.Source, 0, len(targets))
+	for _, t := range targets {
+		out = append(out, mk(t.Name(base), t))
+	}
+	return out, nil
 }

@@ -181,15 +181,7 @@ func Build(ctx context.Context, base string, opts Options, sec configs.Section) 
 	if err := opts.Validate(sec); err != nil {
 		return nil, err
 	}
-	targets, err := opts.Targets(ctx)
-	if err != nil {
-		return nil, sec.Errorf("", "%v", err)
-	}
-	var out []sources.Source
-	for _, t := range targets {
-		out = append(out, New(t.Name(base), t, opts))
-	}
-	return out, nil
+	return opts.EachTarget(ctx, base, sec, func(name string, t awssrc.Target) sources.Source { return New(name, t, opts) })
 }
 
 // New returns a source reading the target's log groups. opts must have
