@@ -302,3 +302,25 @@ func (a *app) dispatch(ctx context.Context, notifiers []workflows.Notifier) {
 		a.log.Error("dispatch alerts", "err", err)
 	}
 }
+
+// inputSources returns what a one-shot command reads: the files and
+// directories named on its command line, or else the configured sources
+// (only those named with --source, when given).
+func (a *app) inputSources(paths, only []string) ([]sources.Source, error) {
+	if len(paths) == 0 {
+		return a.buildSources(only)
+	}
+	if len(only) > 0 {
+		return nil, fmt.Errorf("give either paths or --source, not both")
+	}
+	for _, p := range paths {
+		if _, err := os.Stat(p); err != nil {
+			return nil, err
+		}
+	}
+	s, err := file.New("files", file.Options{Paths: paths, Rescan: true}, nil)
+	if err != nil {
+		return nil, err
+	}
+	return []sources.Source{s}, nil
+}

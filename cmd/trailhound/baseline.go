@@ -11,7 +11,6 @@ import (
 
 	"github.com/trailhound/trailhound/detectors/anomaly"
 	"github.com/trailhound/trailhound/sources"
-	"github.com/trailhound/trailhound/sources/file"
 )
 
 const baselineExamples = `  # learn two weeks of every configured source before the first run
@@ -68,22 +67,8 @@ func cmdBaseline(e *env, args []string) int {
 	}
 	defer suite.Close()
 
-	var srcs []sources.Source
-	if fs.NArg() > 0 {
-		if len(only) > 0 {
-			return fail(e, "give either paths or --source, not both")
-		}
-		for _, p := range fs.Args() {
-			if _, err := os.Stat(p); err != nil {
-				return fail(e, "%v", err)
-			}
-		}
-		s, err := file.New("files", file.Options{Paths: fs.Args(), Rescan: true}, nil)
-		if err != nil {
-			return fail(e, "%v", err)
-		}
-		srcs = []sources.Source{s}
-	} else if srcs, err = a.buildSources(only); err != nil {
+	srcs, err := a.inputSources(fs.Args(), only)
+	if err != nil {
 		return fail(e, "%v", err)
 	}
 

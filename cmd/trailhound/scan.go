@@ -14,7 +14,6 @@ import (
 	"github.com/trailhound/trailhound/configs"
 	"github.com/trailhound/trailhound/detectors"
 	"github.com/trailhound/trailhound/sources"
-	"github.com/trailhound/trailhound/sources/file"
 	"github.com/trailhound/trailhound/workflows"
 )
 
@@ -104,22 +103,8 @@ func cmdScan(e *env, args []string) int {
 	}
 	defer a.Close()
 
-	var srcs []sources.Source
-	if fs.NArg() > 0 {
-		if len(only) > 0 {
-			return fail(e, "give either paths or --source, not both")
-		}
-		for _, p := range fs.Args() {
-			if _, err := os.Stat(p); err != nil {
-				return fail(e, "%v", err)
-			}
-		}
-		s, err := file.New("files", file.Options{Paths: fs.Args(), Rescan: true}, nil)
-		if err != nil {
-			return fail(e, "%v", err)
-		}
-		srcs = []sources.Source{s}
-	} else if srcs, err = a.buildSources(only); err != nil {
+	srcs, err := a.inputSources(fs.Args(), only)
+	if err != nil {
 		return fail(e, "%v", err)
 	}
 
