@@ -299,6 +299,12 @@ func (a *app) botService() *bot.Service {
 func (a *app) dispatch(ctx context.Context, notifiers []workflows.Notifier) {
 	d := &workflows.Dispatcher{Store: a.alerts, Notifiers: notifiers, Log: a.log}
 	if _, err := d.Dispatch(ctx); err != nil {
+		if ctx.Err() != nil {
+			// Shutting down: what is left stays in the outbox and is
+			// delivered at the next start.
+			a.log.Info("stopping: undelivered alerts stay in the outbox for the next start")
+			return
+		}
 		a.log.Error("dispatch alerts", "err", err)
 	}
 }

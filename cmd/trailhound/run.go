@@ -36,6 +36,10 @@ func cmdRun(e *env, args []string) int {
 	if code := parseFlags(fs, args); code >= 0 {
 		return code
 	}
+	// Signals are handled from the start, so a stop during start-up is
+	// also orderly.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	cfg, err := loadConfig(*cfgPath)
 	if err != nil {
 		return fail(e, "%v", err)
@@ -53,9 +57,6 @@ func cmdRun(e *env, args []string) int {
 	if err != nil {
 		return fail(e, "%v", err)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
 	// Deliver what an earlier run left in the outbox before reading more.
 	a.dispatch(ctx, notifiers)
 
@@ -123,6 +124,7 @@ func cmdRun(e *env, args []string) int {
 		a.dispatch(ctx, notifiers)
 	}
 	var jobs []*workflows.Job
+	var first sync.WaitGroup // the first polls, which cron does not track
 	c := cron.New(cron.WithParser(cronParser{}))
 	for _, src := range srcs {
 		job := &workflows.Job{Source: src, Detectors: a.engine, Alerts: a.alerts, Sources: a.srcStore, Log: a.log, Stateful: true}
@@ -137,7 +139,11 @@ func cmdRun(e *env, args []string) int {
 		if _, err := c.AddFunc(a.entries[src.Name()].Schedule, func() { poll(job, mu) }); err != nil {
 			return fail(e, "source %s: schedule: %v", src.Name(), err)
 		}
-		go poll(job, mu) // first poll now, not at the first tick
+		first.Add(1)
+		go func() { // first poll now, not at the first tick
+			defer first.Done()
+			poll(job, mu)
+		}()
 	}
 	// Detector checks that need no event (a log source gone silent).
 	if err := a.scheduleChecks(ctx, c, notifiers, *once); err != nil {
@@ -161,6 +167,7 @@ func cmdRun(e *env, args []string) int {
 	<-ctx.Done()
 	a.log.Info("shutting down: finishing polls in progress")
 	<-c.Stop().Done()
+	first.Wait()
 	// Let chat work already acknowledged (a button press being applied)
 	// finish, within reason.
 	waited := make(chan struct{})
