@@ -129,6 +129,16 @@ func loadConfig(path string) (*configs.Config, error) {
 	return configs.Load(path)
 }
 
+// loadApp loads the config at path (the embedded demo config when empty)
+// and opens the app on it.
+func loadApp(e *env, path string) (*app, error) {
+	cfg, err := loadConfig(path)
+	if err != nil {
+		return nil, err
+	}
+	return openApp(e, cfg)
+}
+
 func newLogger(w io.Writer, cfg *configs.Config) *slog.Logger {
 	level := map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError}[cfg.Log.Level]
 	opts := &slog.HandlerOptions{Level: level}

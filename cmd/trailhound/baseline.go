@@ -48,11 +48,7 @@ func cmdBaseline(e *env, args []string) int {
 	if !start.IsZero() && !end.IsZero() && !start.Before(end) {
 		return fail(e, "--since must be before --until")
 	}
-	cfg, err := loadConfig(*cfgPath)
-	if err != nil {
-		return fail(e, "%v", err)
-	}
-	a, err := openApp(e, cfg)
+	a, err := loadApp(e, *cfgPath)
 	if err != nil {
 		return fail(e, "%v", err)
 	}

@@ -42,11 +42,7 @@ func cmdDigest(e *env, args []string) int {
 	default:
 		return fail(e, "--format must be markdown, text or json, not %q", *format)
 	}
-	cfg, err := loadConfig(*cfgPath)
-	if err != nil {
-		return fail(e, "%v", err)
-	}
-	a, err := openApp(e, cfg)
+	a, err := loadApp(e, *cfgPath)
 	if err != nil {
 		return fail(e, "%v", err)
 	}

@@ -57,11 +57,7 @@ func cmdFindings(e *env, args []string) int {
 	if *limit < 0 {
 		return fail(e, "--limit must not be negative")
 	}
-	cfg, err := loadConfig(*cfgPath)
-	if err != nil {
-		return fail(e, "%v", err)
-	}
-	a, err := openApp(e, cfg)
+	a, err := loadApp(e, *cfgPath)
 	if err != nil {
 		return fail(e, "%v", err)
 	}
@@ -127,11 +123,7 @@ func cmdFindingsShow(e *env, args []string) int {
 	if fs.NArg() != 1 {
 		return fail(e, "findings show takes one alert id, e.g. TH-12")
 	}
-	cfg, err := loadConfig(*cfgPath)
-	if err != nil {
-		return fail(e, "%v", err)
-	}
-	a, err := openApp(e, cfg)
+	a, err := loadApp(e, *cfgPath)
 	if err != nil {
 		return fail(e, "%v", err)
 	}

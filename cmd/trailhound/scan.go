@@ -93,11 +93,7 @@ func cmdScan(e *env, args []string) int {
 	if err != nil {
 		return fail(e, "--until: %v", err)
 	}
-	cfg, err := loadConfig(*cfgPath)
-	if err != nil {
-		return fail(e, "%v", err)
-	}
-	a, err := openApp(e, cfg)
+	a, err := loadApp(e, *cfgPath)
 	if err != nil {
 		return fail(e, "%v", err)
 	}

@@ -48,11 +48,7 @@ func cmdSources(e *env, args []string) int {
 	if err != nil {
 		return fail(e, "--stale: %v", err)
 	}
-	cfg, err := loadConfig(*cfgPath)
-	if err != nil {
-		return fail(e, "%v", err)
-	}
-	a, err := openApp(e, cfg)
+	a, err := loadApp(e, *cfgPath)
 	if err != nil {
 		return fail(e, "%v", err)
 	}

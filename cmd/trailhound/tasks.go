@@ -37,11 +37,7 @@ func cmdTasks(e *env, args []string) int {
 		return fail(e, "--format must be text or json, not %q", *format)
 	}
 	f := workflows.TaskFilter{Assignee: *assignee, AlertID: strings.ToUpper(*alert)}
-	cfg, err := loadConfig(*cfgPath)
-	if err != nil {
-		return fail(e, "%v", err)
-	}
-	a, err := openApp(e, cfg)
+	a, err := loadApp(e, *cfgPath)
 	if err != nil {
 		return fail(e, "%v", err)
 	}
@@ -142,11 +138,7 @@ func cmdTask(e *env, args []string) int {
 		return fail(e, "task %s takes %s", sub, map[string]string{"show": "one task id, e.g. T-3", "set": "a task id and a status, e.g. T-3 done"}[sub])
 	}
 	id := strings.ToUpper(fs.Arg(0))
-	cfg, err := loadConfig(*cfgPath)
-	if err != nil {
-		return fail(e, "%v", err)
-	}
-	a, err := openApp(e, cfg)
+	a, err := loadApp(e, *cfgPath)
 	if err != nil {
 		return fail(e, "%v", err)
 	}
