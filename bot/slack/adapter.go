@@ -434,6 +434,7 @@ func (n *Notifier) blockAction(ic slackapi.InteractionCallback) later {
 	if o.ts == "" {
 		o.ts = ic.Message.Timestamp
 	}
+	question := ic.Message.Text
 	return func(ctx context.Context) {
 		id := n.identity(ctx, o.user, o.userName)
 		role := n.cfg.Policy.RoleOf(id)
@@ -446,7 +447,35 @@ func (n *Notifier) blockAction(ic slackapi.InteractionCallback) later {
 			n.openModal(ctx, o, op, alertID, ic.TriggerID)
 			return
 		}
-		n.afterAction(ctx, o, n.svc.Do(ctx, id, role, op, alertID, bot.OpOptions{}))
+		r := n.svc.Do(ctx, id, role, op, alertID, bot.OpOptions{})
+		if (op == bot.OpConfirmMine || op == bot.OpNotMine) && !r.Refused && r.Failed == "" {
+			n.settleQuestion(ctx, o, question, op)
+		}
+		n.afterAction(ctx, o, r)
+	}
+}
+
+// settleQuestion replaces an answered "was this you?" message with the
+// question and the answer given, without its buttons.
+func (n *Notifier) settleQuestion(ctx context.Context, o origin, question string, op bot.Op) {
+	if o.ts == "" || o.channel == "" {
+		return
+	}
+	answer := "Answered: yes, that was me."
+	if op == bot.OpNotMine {
+		answer = "Answered: no, it was not me. The security team has been alerted."
+	}
+	text := answer
+	if question != "" {
+		text = question + "\n\n" + answer
+	}
+	blocks := []slackapi.Block{slackapi.NewSectionBlock(slackapi.NewTextBlockObject(slackapi.MarkdownType, escape(text), false, false), nil, nil)}
+	err := n.call(ctx, func() error {
+		_, _, _, err := n.api.UpdateMessageContext(ctx, o.channel, o.ts, slackapi.MsgOptionText(text, false), slackapi.MsgOptionBlocks(blocks...))
+		return err
+	})
+	if err != nil {
+		n.log.Warn("remove the buttons of an answered question", "ts", o.ts, "err", err)
 	}
 }
 
