@@ -37,6 +37,9 @@ type Command struct {
 	Duration time.Duration
 	// Reason is free text: a silence's reason or a note.
 	Reason string
+	// Principal selects what `silence` mutes, with RuleID, Account and ID
+	// (an alert, standing for alerts like it).
+	Principal string
 }
 
 // UsageError is a command the user typed wrong: Msg says what, Usage shows
@@ -57,7 +60,7 @@ var Usage = map[string]string{
 	"resolve":   "/trailhound resolve ALERT-ID [note]",
 	"tasks":     "/trailhound tasks [mine|open|overdue|all]",
 	"task":      "/trailhound task TASK-ID [open|in_progress|done|wont_fix] [note]",
-	"silence":   "/trailhound silence RULE-ID DURATION [reason]",
+	"silence":   "/trailhound silence RULE-ID|rule=ID|principal=NAME|account=ID|alert=TH-12 [...] DURATION [reason]",
 	"silences":  "/trailhound silences",
 	"unsilence": "/trailhound unsilence SILENCE-ID",
 	"digest":    "/trailhound digest [since 7d]",
@@ -157,22 +160,55 @@ func ParseCommand(text string) (Command, error) {
 			c.Reason = strings.Join(args[2:], " ")
 		}
 	case "silence":
-		if len(args) < 2 {
-			return c, bad("give a rule id and a duration")
+		// Selectors (rule=, principal=, account=, alert=) or a bare rule
+		// id, then the duration, then the reason.
+		i := 0
+		for ; i < len(args) && strings.Contains(args[i], "="); i++ {
+			key, val, _ := strings.Cut(args[i], "=")
+			switch strings.ToLower(key) {
+			case "rule":
+				if !validRuleID(val) {
+					return c, bad("%q is not a rule id", truncate(val, 64))
+				}
+				c.RuleID = val
+			case "principal":
+				if !validPrincipal(val) {
+					return c, bad("%q is not a principal name or ARN", truncate(val, 64))
+				}
+				c.Principal = val
+			case "account":
+				if !validAccount(val) {
+					return c, bad("%q is not a 12-digit AWS account id", truncate(val, 32))
+				}
+				c.Account = val
+			case "alert":
+				c.ID = strings.ToUpper(val)
+				if !validAlertID(c.ID) {
+					return c, bad("%q is not an alert id (like TH-12)", truncate(val, 32))
+				}
+			default:
+				return c, bad("unknown selector %q (want rule, principal, account or alert)", truncate(key, 32))
+			}
 		}
-		c.RuleID = args[0]
-		if !validRuleID(c.RuleID) {
-			return c, bad("%q is not a rule id", truncate(args[0], 64))
+		if i == 0 && len(args) > 0 {
+			c.RuleID = args[0]
+			if !validRuleID(c.RuleID) {
+				return c, bad("%q is not a rule id", truncate(args[0], 64))
+			}
+			i = 1
 		}
-		d, err := configs.ParseDuration(args[1])
+		if i == 0 || i >= len(args) {
+			return c, bad("give what to silence and a duration")
+		}
+		d, err := configs.ParseDuration(args[i])
 		if err != nil || d <= 0 {
-			return c, bad("%q is not a duration like 2h or 7d", truncate(args[1], 32))
+			return c, bad("%q is not a duration like 2h or 7d", truncate(args[i], 32))
 		}
 		if d > workflows.MaxSilence {
 			return c, bad("a silence lasts at most %d days", int(workflows.MaxSilence.Hours()/24))
 		}
 		c.Duration = d
-		c.Reason = strings.Join(args[2:], " ")
+		c.Reason = strings.Join(args[i+1:], " ")
 	case "unsilence":
 		if len(args) != 1 {
 			return c, bad("give one silence id, e.g. S-4")
@@ -222,7 +258,7 @@ func parseFilters(c *Command, args []string, digest bool, bad func(string, ...an
 			}
 			c.RuleID = val
 		case "account":
-			if len(val) != 12 || strings.Trim(val, "0123456789") != "" {
+			if !validAccount(val) {
 				return bad("%q is not a 12-digit AWS account id", truncate(val, 32))
 			}
 			c.Account = val
@@ -238,6 +274,25 @@ func parseFilters(c *Command, args []string, digest bool, bad func(string, ...an
 		}
 	}
 	return nil
+}
+
+// validAccount accepts a 12-digit AWS account id.
+func validAccount(s string) bool {
+	return len(s) == 12 && strings.Trim(s, "0123456789") == ""
+}
+
+// validPrincipal accepts IAM names and ARNs (and * patterns): letters,
+// digits and +=,.@_-:/*, at most 256 characters.
+func validPrincipal(s string) bool {
+	if s == "" || len(s) > 256 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("+=,.@_-:/*", r)) {
+			return false
+		}
+	}
+	return true
 }
 
 // validRuleID accepts rule ids: letters, digits, '-', '_', '.', ':' and '/'.

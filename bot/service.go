@@ -181,11 +181,22 @@ func (s *Service) run(ctx context.Context, id Identity, role Role, c Command) (R
 		}
 		return Reply{Text: fmt.Sprintf("%s set task `%s` to %s.", id.Mention(), t.ID, t.Status)}, nil
 	case "silence":
-		sl, err := s.Store.CreateSilence(workflows.Silence{RuleID: c.RuleID, Reason: c.Reason}, c.Duration, id.Actor())
+		want := workflows.Silence{RuleID: c.RuleID, Principal: c.Principal, Account: c.Account, Reason: c.Reason}
+		if c.ID != "" {
+			a, err := s.Store.Get(c.ID)
+			if err != nil {
+				return Reply{}, err
+			}
+			want.GroupKey = a.Finding.GroupKey
+			if want.RuleID == "" {
+				want.RuleID = a.Finding.RuleID
+			}
+		}
+		sl, err := s.Store.CreateSilence(want, c.Duration, id.Actor())
 		if err != nil {
 			return Reply{}, err
 		}
-		return Reply{Text: fmt.Sprintf("%s silenced rule `%s` until %s (`%s`). New alerts of this rule are stored but not posted.", id.Mention(), sl.RuleID, sl.ExpiresAt.Format("2006-01-02 15:04 UTC"), sl.ID)}, nil
+		return Reply{Text: fmt.Sprintf("%s silenced %s until %s (`%s`). New alerts it matches are stored but not posted.", id.Mention(), describeSilence(sl, c.ID), sl.ExpiresAt.Format("2006-01-02 15:04 UTC"), sl.ID)}, nil
 	case "unsilence":
 		sl, err := s.Store.ExpireSilence(c.ID, id.Actor())
 		if err != nil {
@@ -338,6 +349,25 @@ func TasksText(tasks []workflows.Task, scope string, now time.Time) string {
 		b.WriteString("\n")
 	}
 	return b.String()
+}
+
+// describeSilence names what a silence matches: "rule `x`, principal
+// `alice`", or "alerts like `TH-12`".
+func describeSilence(sl workflows.Silence, alertID string) string {
+	var parts []string
+	if alertID != "" {
+		return "alerts like `" + alertID + "`"
+	}
+	if sl.RuleID != "" {
+		parts = append(parts, "rule `"+sl.RuleID+"`")
+	}
+	if sl.Principal != "" {
+		parts = append(parts, "principal `"+sl.Principal+"`")
+	}
+	if sl.Account != "" {
+		parts = append(parts, "account `"+sl.Account+"`")
+	}
+	return strings.Join(parts, ", ")
 }
 
 // SilencesText lists active silences.

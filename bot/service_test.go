@@ -153,3 +153,34 @@ func TestCardFor(t *testing.T) {
 		t.Fatalf("resolved card status=%q buttons=%+v", c.Status, c.Buttons)
 	}
 }
+
+func TestSilenceSelectors(t *testing.T) {
+	s, id := newService(t)
+	run := func(text string) Reply {
+		t.Helper()
+		c, err := ParseCommand(text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.Run(context.Background(), analyst, Analyst, c)
+	}
+	if r := run("silence alert=" + id + " 1d break-glass drill"); !strings.Contains(r.Text, "silenced alerts like `"+id+"` until 2026-11-26 12:00 UTC") {
+		t.Fatalf("by alert: %q", r.Text)
+	}
+	if r := run("silence principal=root account=111122223333 2h"); !strings.Contains(r.Text, "silenced principal `root`, account `111122223333` until") {
+		t.Fatalf("by principal: %q", r.Text)
+	}
+	if r := run("silence alert=TH-404 1h"); !strings.HasPrefix(r.Text, "Not found: alert TH-404") {
+		t.Fatalf("unknown alert: %q", r.Text)
+	}
+	sls, err := s.Store.Silences(now)
+	if err != nil || len(sls) != 2 {
+		t.Fatalf("silences=%+v err=%v", sls, err)
+	}
+	a, _ := s.Store.Get(id)
+	for _, sl := range sls {
+		if sl.Principal == "" && (sl.GroupKey != a.Finding.GroupKey || sl.RuleID != a.Finding.RuleID) {
+			t.Fatalf("alert silence=%+v, want the alert's group key and rule", sl)
+		}
+	}
+}

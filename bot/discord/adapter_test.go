@@ -350,7 +350,7 @@ func TestSlashCommandBadArguments(t *testing.T) {
 		{"not an alert id", "show", map[string]string{"id": "alert-12"}, "\"alert-12\" is not an alert id (like TH-12). Usage: `/trailhound show ALERT-ID`"},
 		{"two words", "ack", map[string]string{"id": "TH-1 TH-2"}, "id must be one word, not \"TH-1 TH-2\". Usage: `/trailhound ack ALERT-ID`"},
 		{"bad duration", "findings", map[string]string{"since": "forever"}, "\"forever\" is not a duration like 24h or 7d. Usage: `/trailhound findings"},
-		{"silence too long", "silence", map[string]string{"rule": "aws-root-account-use", "duration": "120d"}, "a silence lasts at most 90 days. Usage: `/trailhound silence RULE-ID DURATION [reason]`"},
+		{"silence too long", "silence", map[string]string{"rule": "aws-root-account-use", "duration": "120d"}, "a silence lasts at most 90 days. Usage: `/trailhound silence RULE-ID|rule=ID|principal=NAME|account=ID|alert=TH-12 [...] DURATION [reason]`"},
 		{"unknown option", "sources", map[string]string{"verbose": "yes"}, "unknown option \"verbose\". Usage: `/trailhound sources`"},
 	}
 	for _, tc := range tests {

@@ -20,9 +20,11 @@ type arg struct {
 	name, desc string
 	required   bool
 	choices    []string
-	// keyword args are passed as "name value" (findings since 24h);
-	// others positionally.
-	keyword bool
+	// keyword args are passed as "name value" (findings since 24h),
+	// selector args as "name=value" (silence principal=alice); others
+	// positionally.
+	keyword  bool
+	selector bool
 	// rest is free text that may contain spaces; it comes last.
 	rest bool
 }
@@ -60,9 +62,12 @@ var subcommands = map[string]subcommand{
 		{name: "status", desc: "New status", choices: []string{"open", "in_progress", "done", "wont_fix"}},
 		{name: "note", desc: "How it was done, or why not", rest: true},
 	}},
-	"silence": {"Stop posting a rule's new alerts for a while", []arg{
-		{name: "rule", desc: "Rule id, e.g. aws-root-account-use", required: true},
-		{name: "duration", desc: "How long, e.g. 2h or 7d", required: true},
+	"silence": {"Stop posting new alerts of a rule, principal, account or like an alert, for a while", []arg{
+		{name: "rule", desc: "Rule id, e.g. aws-root-account-use", selector: true},
+		{name: "principal", desc: "Principal name or ARN (may use *)", selector: true},
+		{name: "account", desc: "AWS account id", selector: true},
+		{name: "alert", desc: "Alerts like this one, e.g. TH-12", selector: true},
+		{name: "duration", desc: "How long, e.g. 2h or 7d"},
 		{name: "reason", desc: "Why", rest: true},
 	}},
 	"silences":  {"List active silences", nil},
@@ -140,7 +145,11 @@ func commandText(d discordgo.ApplicationCommandInteractionData) (string, error) 
 		if !a.rest && strings.ContainsAny(v, " \t\r\n") {
 			return "", &bot.UsageError{Msg: fmt.Sprintf("%s must be one word, not %q", a.name, short(v)), Usage: usage}
 		}
-		if a.keyword {
+		switch {
+		case a.selector:
+			words = append(words, a.name+"="+v)
+			continue
+		case a.keyword:
 			words = append(words, a.name)
 		}
 		words = append(words, v)
