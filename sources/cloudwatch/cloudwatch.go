@@ -42,6 +42,11 @@ type Options struct {
 	// without "$.") must have one of its values. Only for groups of JSON
 	// records, such as a trail's.
 	Match map[string][]string `yaml:"match"`
+	// Backfill says how history is read for `scan --since` and `baseline`:
+	// "filter" (FilterLogEvents, the default) or "insights" (Logs
+	// Insights queries, faster over long periods of large groups; the
+	// filter pattern does not apply to them).
+	Backfill string `yaml:"backfill"`
 }
 
 // Validate checks the options, fills in defaults and compiles Match.
@@ -79,6 +84,13 @@ func (o *Options) Validate(sec configs.Section) error {
 			return sec.Errorf("match", "%v", err)
 		}
 		o.FilterPattern, o.Match = p, nil
+	}
+	switch o.Backfill {
+	case "":
+		o.Backfill = BackfillFilter
+	case BackfillFilter, BackfillInsights:
+	default:
+		return sec.Errorf("backfill", "must be %s or %s, not %q", BackfillFilter, BackfillInsights, o.Backfill)
 	}
 	if len(o.FilterPattern) > MaxFilterPattern {
 		return sec.Errorf("filter_pattern", "is %d characters long, CloudWatch Logs accepts at most %d", len(o.FilterPattern), MaxFilterPattern)
@@ -173,6 +185,10 @@ type Source struct {
 	Now func() time.Time
 	// pageSize overrides the page size (10000) in tests.
 	pageSize int32
+	backfill string
+	// queryLimit and queryPoll tune Logs Insights queries; tests lower them.
+	queryLimit int
+	queryPoll  time.Duration
 }
 
 // Build validates the options and returns one source per account and
@@ -192,7 +208,8 @@ func New(name string, t awssrc.Target, opts Options) *Source {
 		o.APIOptions = append(o.APIOptions, awssrc.Paced(limiter))
 	})
 	return &Source{name: name, target: t, client: client, poll: opts.Polling, groups: opts.LogGroups,
-		prefixes: opts.LogGroupPrefixes, pattern: opts.FilterPattern, Now: time.Now, pageSize: 10000}
+		prefixes: opts.LogGroupPrefixes, pattern: opts.FilterPattern, Now: time.Now, pageSize: 10000,
+		backfill: opts.Backfill, queryLimit: insightsLimit, queryPoll: time.Second}
 }
 
 // Name implements sources.Source.
@@ -251,8 +268,12 @@ func (s *Source) FetchRange(ctx context.Context, w sources.Window, sink sources.
 		w.End = s.Now().UTC()
 	}
 	groups, errs := s.resolve(ctx)
+	read := s.readGroup
+	if s.backfill == BackfillInsights {
+		read = s.queryGroup
+	}
 	for _, g := range groups {
-		if err := s.readGroup(ctx, g, w, sink); err != nil {
+		if err := read(ctx, g, w, sink); err != nil {
 			var se sinkError
 			if errors.As(err, &se) {
 				return se.error
@@ -301,11 +322,9 @@ func (s *Source) readGroup(ctx context.Context, group string, w sources.Window, 
 		EndTime:   sdkaws.Int64(w.End.UnixMilli()),
 		Limit:     sdkaws.Int32(s.pageSize),
 	}
-	name := group
+	name := groupName(group)
 	if strings.HasPrefix(group, "arn:") {
 		in.LogGroupIdentifier = sdkaws.String(strings.TrimSuffix(group, ":*"))
-		name = group[strings.Index(group, ":log-group:")+len(":log-group:"):]
-		name = strings.TrimSuffix(name, ":*")
 	} else {
 		in.LogGroupName = sdkaws.String(group)
 	}
