@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/trailhound/trailhound/internal/shareddata"
 	"io"
 	"os"
 	"path/filepath"
@@ -16,7 +17,7 @@ import (
 // invictusLines returns the invictus records, one JSON object per line.
 func invictusLines(b *testing.B) [][]byte {
 	b.Helper()
-	path := filepath.Join(dataDir(b), "invictus_sigma_aws_stratus", "invictus_sigma_aws_stratus.jsonl")
+	path := filepath.Join(shareddata.Path(b, ""), "invictus_sigma_aws_stratus", "invictus_sigma_aws_stratus.jsonl")
 	f, err := os.Open(path)
 	if err != nil {
 		b.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"errors"
+	"github.com/trailhound/trailhound/internal/shareddata"
 	"os"
 	"path/filepath"
 	"strings"
@@ -268,21 +269,8 @@ func TestEventField(t *testing.T) {
 	}
 }
 
-// dataDir returns ../shared/data relative to the repository root, or skips.
-func dataDir(t testing.TB) string {
-	t.Helper()
-	dir, err := filepath.Abs(filepath.Join("..", "..", "shared", "data"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(dir); err != nil {
-		t.Skipf("real CloudTrail data not found at %s (it sits beside the repository as shared/data)", dir)
-	}
-	return dir
-}
-
 func TestDecodeRealData(t *testing.T) {
-	dir := dataDir(t)
+	dir := shareddata.Path(t, "")
 	t.Run("invictus jsonl", func(t *testing.T) {
 		b, err := os.ReadFile(filepath.Join(dir, "invictus_sigma_aws_stratus", "invictus_sigma_aws_stratus.jsonl"))
 		if err != nil {

@@ -3,9 +3,9 @@ package anomaly
 import (
 	"bufio"
 	"encoding/json"
+	"github.com/trailhound/trailhound/internal/shareddata"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
 	"testing"
@@ -16,25 +16,12 @@ import (
 	"github.com/trailhound/trailhound/sources"
 )
 
-// sharedData returns ../shared/data relative to the repository root, or
-// skips the test when it is absent.
-func sharedData(t testing.TB, sub string) string {
-	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	root := filepath.Join(filepath.Dir(file), "..", "..")
-	dir := filepath.Join(root, "..", "shared", "data", sub)
-	if _, err := os.Stat(dir); err != nil {
-		t.Skipf("real data not available (%s): %v", dir, err)
-	}
-	return dir
-}
-
 // invictus reads the invictus-ir Sigma-AWS CloudTrail records (one account,
 // 2023-07-10 11:42-12:37 UTC, Stratus Red Team detonations plus
 // background), in time order.
 func invictus(t testing.TB) []*sources.Event {
 	t.Helper()
-	path := filepath.Join(sharedData(t, "invictus_sigma_aws_stratus"), "invictus_sigma_aws_stratus.jsonl")
+	path := filepath.Join(shareddata.Path(t, "invictus_sigma_aws_stratus"), "invictus_sigma_aws_stratus.jsonl")
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
@@ -134,7 +121,7 @@ func TestInvictusBackground(t *testing.T) {
 // anonymised per file), so the baseline is made up; what the test checks
 // is that the attack, judged against it, is found.
 func TestStratusDetonations(t *testing.T) {
-	dir := sharedData(t, "stratus_red_team_detonation_logs")
+	dir := shareddata.Path(t, "stratus_red_team_detonation_logs")
 	files, err := filepath.Glob(filepath.Join(dir, "*.json"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no detonation logs in %s: %v", dir, err)

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"github.com/trailhound/trailhound/internal/shareddata"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -41,7 +42,7 @@ type baseRecord struct {
 
 func newReplayer(b *testing.B) *replayer {
 	b.Helper()
-	path := filepath.Join(sharedData(b, "invictus_sigma_aws_stratus"), "invictus_sigma_aws_stratus.jsonl")
+	path := filepath.Join(shareddata.Path(b, "invictus_sigma_aws_stratus"), "invictus_sigma_aws_stratus.jsonl")
 	f, err := os.Open(path)
 	if err != nil {
 		b.Fatal(err)
@@ -217,7 +218,7 @@ func BenchmarkReplayOnly(b *testing.B) {
 }
 
 func sigmaDefs(b *testing.B) []rules.Definition {
-	dir := sharedData(b, "sigma/rules/cloud/aws/cloudtrail")
+	dir := shareddata.Path(b, "sigma/rules/cloud/aws/cloudtrail")
 	defs, skipped, err := sigma.LoadDir(dir)
 	if err != nil || len(skipped) > 0 {
 		b.Fatalf("sigma: %v %v", err, skipped)

@@ -2,38 +2,13 @@ package rules_test
 
 import (
 	"context"
-	"os"
+	"github.com/trailhound/trailhound/internal/shareddata"
 	"path/filepath"
 	"testing"
 
 	"github.com/trailhound/trailhound/detectors"
 	"github.com/trailhound/trailhound/detectors/rules"
 )
-
-// sharedData returns ../shared/data relative to the repository root, or
-// skips the test when it is absent.
-func sharedData(t testing.TB, sub string) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("repository root not found")
-		}
-		dir = parent
-	}
-	p := filepath.Join(dir, "..", "shared", "data", sub)
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("shared data %s is absent (%v); skipping", sub, err)
-	}
-	return p
-}
 
 func builtinEngine() (*detectors.Engine, error) {
 	p, err := rules.Load(rules.Options{})
@@ -46,7 +21,7 @@ func builtinEngine() (*detectors.Engine, error) {
 // TestStratusCoverage runs the built-in pack over every Stratus Red Team
 // detonation log and requires at least 30 of the 35 techniques detected.
 func TestStratusCoverage(t *testing.T) {
-	dir := sharedData(t, "stratus_red_team_detonation_logs")
+	dir := shareddata.Path(t, "stratus_red_team_detonation_logs")
 	cov, err := rules.EvalStratus(context.Background(), dir, builtinEngine)
 	if err != nil {
 		t.Fatal(err)
@@ -72,7 +47,7 @@ func TestStratusCoverage(t *testing.T) {
 // TestBackgroundNoise runs the built-in pack over the Invictus records
 // without the Stratus marker and allows at most 5 alerts.
 func TestBackgroundNoise(t *testing.T) {
-	path := filepath.Join(sharedData(t, "invictus_sigma_aws_stratus"), "invictus_sigma_aws_stratus.jsonl")
+	path := filepath.Join(shareddata.Path(t, "invictus_sigma_aws_stratus"), "invictus_sigma_aws_stratus.jsonl")
 	n, err := rules.EvalBackground(context.Background(), path, builtinEngine, rules.NotStratus)
 	if err != nil {
 		t.Fatal(err)

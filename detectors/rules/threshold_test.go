@@ -3,6 +3,7 @@ package rules_test
 import (
 	"context"
 	"fmt"
+	"github.com/trailhound/trailhound/internal/shareddata"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -215,7 +216,7 @@ func TestThresholdDistinct(t *testing.T) {
 // break and once saving state, closing and reopening the database every
 // 97 events: both must produce exactly the same findings.
 func TestThresholdRestartIndependent(t *testing.T) {
-	data := sharedData(t, "")
+	data := shareddata.Path(t, "")
 	var events []*sources.Event
 	collect := func(path string) {
 		evs, err := readEvents(path)

@@ -2,6 +2,7 @@ package sigma_test
 
 import (
 	"context"
+	"github.com/trailhound/trailhound/internal/shareddata"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,34 +14,9 @@ import (
 	"github.com/trailhound/trailhound/sources"
 )
 
-// sharedData returns ../shared/data/sub relative to the repository root, or
-// skips the test when it is absent.
-func sharedData(t testing.TB, sub string) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("repository root not found")
-		}
-		dir = parent
-	}
-	p := filepath.Join(dir, "..", "shared", "data", sub)
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("shared data %s is absent (%v); skipping", sub, err)
-	}
-	return p
-}
-
 // TestLoadSigmaHQ loads the SigmaHQ CloudTrail rules as they are.
 func TestLoadSigmaHQ(t *testing.T) {
-	dir := sharedData(t, "sigma/rules/cloud/aws/cloudtrail")
+	dir := shareddata.Path(t, "sigma/rules/cloud/aws/cloudtrail")
 	defs, skipped, err := sigma.LoadDir(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -68,7 +44,7 @@ func TestLoadSigmaHQ(t *testing.T) {
 func TestUnsupportedSigmaRules(t *testing.T) {
 	dir := t.TempDir()
 	for _, sub := range []string{"sigma/unsupported/cloud", "sigma/rules-placeholder/cloud/aws/cloudtrail"} {
-		src := sharedData(t, sub)
+		src := shareddata.Path(t, sub)
 		files, _ := filepath.Glob(filepath.Join(src, "*.yml"))
 		for _, f := range files {
 			b, err := os.ReadFile(f)
@@ -274,9 +250,9 @@ level: high
 // detonation logs and raise on the Invictus background. These rules are not
 // tuned for Trailhound, so the figures are printed, not asserted.
 func TestSigmaEval(t *testing.T) {
-	dir := sharedData(t, "sigma/rules/cloud/aws/cloudtrail")
-	stratus := sharedData(t, "stratus_red_team_detonation_logs")
-	invictus := filepath.Join(sharedData(t, "invictus_sigma_aws_stratus"), "invictus_sigma_aws_stratus.jsonl")
+	dir := shareddata.Path(t, "sigma/rules/cloud/aws/cloudtrail")
+	stratus := shareddata.Path(t, "stratus_red_team_detonation_logs")
+	invictus := filepath.Join(shareddata.Path(t, "invictus_sigma_aws_stratus"), "invictus_sigma_aws_stratus.jsonl")
 	newEngine := func() (*detectors.Engine, error) {
 		defs, _, err := sigma.LoadDir(dir)
 		if err != nil {
