@@ -165,14 +165,65 @@ type Stateful interface {
 	Save(tx *bolt.Tx) error
 }
 
+// ActionScoped is implemented by detectors that can only fire on certain
+// event names (CloudTrail eventName, sources.Event.Action). The engine
+// indexes them, so an event is shown only to the detectors that can fire
+// on it. Actions returns nil when the detector may fire on any event, and
+// an empty non-nil slice when it never fires.
+type ActionScoped interface {
+	Actions() []string
+}
+
 // Engine runs a set of detectors over events.
 type Engine struct {
 	detectors []Detector
+	// byAction lists, per event name, the detectors to run in their
+	// original order: those scoped to the name and those not scoped;
+	// other names run unscoped alone.
+	byAction map[string][]Detector
+	unscoped []Detector
 }
 
-// NewEngine returns an engine running ds in order.
+// NewEngine returns an engine running ds in order. Detectors that
+// implement ActionScoped run only on their event names.
 func NewEngine(ds ...Detector) *Engine {
-	return &Engine{detectors: ds}
+	e := &Engine{detectors: ds, byAction: map[string][]Detector{}}
+	scoped := map[string][]int{}
+	var unscoped []int
+	for i, d := range ds {
+		var names []string
+		isScoped := false
+		if s, ok := d.(ActionScoped); ok {
+			if names = s.Actions(); names != nil {
+				isScoped = true
+			}
+		}
+		if !isScoped {
+			unscoped = append(unscoped, i)
+			e.unscoped = append(e.unscoped, d)
+			continue
+		}
+		for _, n := range names {
+			if l := scoped[n]; len(l) == 0 || l[len(l)-1] != i {
+				scoped[n] = append(l, i)
+			}
+		}
+	}
+	for name, idx := range scoped {
+		merged := make([]Detector, 0, len(idx)+len(unscoped))
+		a, b := 0, 0
+		for a < len(idx) || b < len(unscoped) {
+			if b >= len(unscoped) || a < len(idx) && idx[a] < unscoped[b] {
+				merged = append(merged, ds[idx[a]])
+				a++
+			} else {
+				merged = append(merged, ds[unscoped[b]])
+				b++
+			}
+		}
+		e.byAction[name] = merged
+	}
+	return e
 }
 
 // Detectors returns the engine's detectors.
@@ -183,7 +234,11 @@ func (e *Engine) Detectors() []Detector { return e.detectors }
 func (e *Engine) Detect(ctx context.Context, ev *sources.Event) ([]Finding, error) {
 	var out []Finding
 	var errs []error
-	for _, d := range e.detectors {
+	run, ok := e.byAction[ev.Action]
+	if !ok {
+		run = e.unscoped
+	}
+	for _, d := range run {
 		fs, err := d.Detect(ctx, ev)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("detector %s: %w", d.ID(), err))

@@ -77,3 +77,49 @@ func TestEngine(t *testing.T) {
 		t.Fatalf("saved %d detectors, err %v", saved, err)
 	}
 }
+
+// scoped fires on every event it is shown; its Actions scope it.
+type scoped struct {
+	id      string
+	actions []string
+}
+
+func (d scoped) ID() string        { return d.id }
+func (d scoped) Actions() []string { return d.actions }
+func (d scoped) Detect(context.Context, *sources.Event) ([]Finding, error) {
+	return []Finding{{RuleID: d.id}}, nil
+}
+
+// TestEngineIndexesByAction checks that detectors scoped to event names
+// see only those events, unscoped ones see every event, a scope of no
+// names sees none, and findings keep the detectors' order.
+func TestEngineIndexesByAction(t *testing.T) {
+	e := NewEngine(
+		scoped{id: "login", actions: []string{"ConsoleLogin"}},
+		scoped{id: "any"},
+		scoped{id: "never", actions: []string{}},
+		scoped{id: "iam", actions: []string{"CreateUser", "ConsoleLogin", "CreateUser"}},
+		fixed{id: "plain", out: []Finding{{RuleID: "plain"}}},
+	)
+	for action, want := range map[string]string{
+		"ConsoleLogin": "login any iam plain",
+		"CreateUser":   "any iam plain",
+		"ListBuckets":  "any plain",
+		"":             "any plain",
+	} {
+		fs, err := e.Detect(context.Background(), &sources.Event{Action: action})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, f := range fs {
+			got = append(got, f.RuleID)
+		}
+		if strings.Join(got, " ") != want {
+			t.Errorf("%q: detectors fired %v, want %s", action, got, want)
+		}
+	}
+	if len(e.Detectors()) != 5 {
+		t.Fatalf("Detectors()=%d, want all 5", len(e.Detectors()))
+	}
+}

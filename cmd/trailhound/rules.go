@@ -38,6 +38,9 @@ type rulesConfig struct {
 	Enable []string `yaml:"enable"`
 	// Disable turns rules off by id.
 	Disable []string `yaml:"disable"`
+	// DeploymentPrincipals are role and user name patterns of deployment
+	// tooling (the rule field deployer); nil keeps the defaults.
+	DeploymentPrincipals []string `yaml:"deployment_principals"`
 }
 
 // loadRulePack builds the rule pack a config asks for. Sigma rules that
@@ -52,7 +55,7 @@ func loadRulePack(cfg *configs.Config, warn func(err error)) (*rules.Pack, error
 	if err := sec.Decode(&rc); err != nil {
 		return nil, err
 	}
-	opts := rules.Options{NoBuiltin: rc.Builtin != nil && !*rc.Builtin, Enable: rc.Enable, Disable: rc.Disable}
+	opts := rules.Options{NoBuiltin: rc.Builtin != nil && !*rc.Builtin, Enable: rc.Enable, Disable: rc.Disable, DeploymentPrincipals: rc.DeploymentPrincipals}
 	for _, d := range rc.Dirs {
 		opts.Dirs = append(opts.Dirs, cfg.ResolvePath(d))
 	}

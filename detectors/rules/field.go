@@ -47,6 +47,9 @@ var normFields = map[string]normField{
 	"failed": func(e *sources.Event) (string, bool) {
 		return strconv.FormatBool(e.Failed()), len(e.Raw) > 0
 	},
+	"by_service":        byService,
+	"deployer":          deployer,
+	"principal.session": principalSession,
 	"time": func(e *sources.Event) (string, bool) {
 		if e.Time.IsZero() {
 			return "", false

@@ -112,6 +112,11 @@ type Options struct {
 	Enable []string
 	// Disable lists rule ids to leave out.
 	Disable []string
+	// DeploymentPrincipals are the role and user name patterns (shell
+	// globs, case-insensitive) the field deployer takes as deployment
+	// tooling; nil means DefaultDeploymentPrincipals. The setting is
+	// process-wide: the last Load wins.
+	DeploymentPrincipals []string
 }
 
 // Pack is a compiled, ordered set of rules.
@@ -128,6 +133,11 @@ func (p *Pack) Off() []Definition { return p.off }
 // Load builds a pack from the built-in rules, the rule directories and the
 // extra definitions, minus the disabled ids.
 func Load(opts Options) (*Pack, error) {
+	if opts.DeploymentPrincipals != nil {
+		setDeploymentPrincipals(opts.DeploymentPrincipals)
+	} else {
+		setDeploymentPrincipals(DefaultDeploymentPrincipals)
+	}
 	var layers [][]Definition
 	if !opts.NoBuiltin {
 		b, err := Builtin()
