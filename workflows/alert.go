@@ -101,6 +101,10 @@ type Alert struct {
 	// is posted (one message per notifier and channel).
 	Routes  []string `json:"routes,omitempty"`
 	Targets []Target `json:"targets,omitempty"`
+	// DigestOnly alerts matched only digest routes: they are kept for the
+	// digest and queries and posted nowhere, unless a later, more severe
+	// finding routes them to chat.
+	DigestOnly bool `json:"digest_only,omitempty"`
 	// EscalationPolicy names the alert's escalation policy, "" for none;
 	// EscalatedAt is when the last escalation (by policy or by hand)
 	// happened. Escalation timers are derived from these persisted fields,

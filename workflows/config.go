@@ -90,6 +90,9 @@ type Route struct {
 	Match RouteMatch `yaml:"match"`
 	// Targets are where matching alerts are posted.
 	Targets []Target `yaml:"targets"`
+	// Digest keeps matching alerts for the review digest and chat queries
+	// without posting them; such a route has no targets.
+	Digest bool `yaml:"digest"`
 	// Escalation names the escalation policy of matching alerts.
 	Escalation string `yaml:"escalation"`
 	// Continue goes on to try later routes after this one matched.
@@ -100,6 +103,8 @@ type Route struct {
 // list, any element may match.
 type RouteMatch struct {
 	MinSeverity SeverityName `yaml:"min_severity"`
+	// MaxSeverity, when set, excludes findings above it.
+	MaxSeverity *SeverityName `yaml:"max_severity"`
 	// Rules are rule ids or shell patterns ("aws-iam-*").
 	Rules []string `yaml:"rules"`
 	// Accounts are AWS account ids or patterns.
@@ -111,6 +116,9 @@ type RouteMatch struct {
 // Matches reports whether a finding falls under the match.
 func (m RouteMatch) Matches(f *detectors.Finding) bool {
 	if f.Severity < m.MinSeverity.Severity {
+		return false
+	}
+	if m.MaxSeverity != nil && f.Severity > m.MaxSeverity.Severity {
 		return false
 	}
 	if len(m.Rules) > 0 && !matchAny(m.Rules, f.RuleID) {
@@ -327,16 +335,21 @@ type RouteResult struct {
 	Targets []Target
 	// Policy is the escalation policy, "" for none.
 	Policy string
+	// DigestOnly is set when every matching route is a digest route: the
+	// alert is kept for the digest and queries, not posted.
+	DigestOnly bool
 }
 
 // Route resolves the routes of a finding.
 func (c *Config) Route(f *detectors.Finding) RouteResult {
 	var r RouteResult
+	digestOnly := true
 	for _, rt := range c.Routes {
 		if !rt.Match.Matches(f) {
 			continue
 		}
 		r.Routes = append(r.Routes, rt.Name)
+		digestOnly = digestOnly && rt.Digest
 		r.Targets = addTargets(r.Targets, rt.Targets)
 		if r.Policy == "" {
 			r.Policy = rt.Escalation
@@ -349,6 +362,10 @@ func (c *Config) Route(f *detectors.Finding) RouteResult {
 		r.Routes = []string{"default"}
 		r.Targets = addTargets(nil, c.DefaultRoute.Targets)
 		r.Policy = c.DefaultRoute.Escalation
+	} else if digestOnly {
+		r.DigestOnly = true
+		r.Targets, r.Policy = nil, ""
+		return r
 	}
 	if len(r.Targets) == 0 {
 		r.Targets = []Target{{}}
@@ -589,8 +606,13 @@ func LoadConfig(sec configs.Section, notifiers []string) (*Config, error) {
 			return nil, rs.Errorf("name", "duplicate route name %q", r.Name)
 		}
 		names[r.Name] = true
-		if len(r.Targets) == 0 {
-			return nil, rs.Errorf("targets", "a route needs at least one target")
+		switch {
+		case r.Digest && len(r.Targets) > 0:
+			return nil, rs.Errorf("targets", "a digest route posts nothing: remove its targets, or digest: true")
+		case r.Digest && r.Escalation != "":
+			return nil, rs.Errorf("escalation", "a digest route posts nothing, so it cannot escalate")
+		case !r.Digest && len(r.Targets) == 0:
+			return nil, rs.Errorf("targets", "a route needs at least one target (or digest: true to keep its alerts for the digest only)")
 		}
 		if err := l.targets(rs, "targets", r.Targets); err != nil {
 			return nil, err

@@ -85,11 +85,18 @@ func TestExampleConfig(t *testing.T) {
 	if got := c.GroupByRules["aws-console-login-failures"]; !reflect.DeepEqual(got, []string{"rule_id", "source_ip"}) {
 		t.Fatalf("group_by_rules=%v", c.GroupByRules)
 	}
-	if len(c.Routes) != 2 || c.Routes[0].Name != "critical-to-incident-room" || !c.Routes[0].Continue || len(c.Routes[0].Targets) != 2 {
+	if len(c.Routes) != 3 || c.Routes[0].Name != "low-to-digest" || !c.Routes[0].Digest || c.Routes[0].Match.MaxSeverity == nil || c.Routes[0].Match.MaxSeverity.Severity != detectors.Low {
+		t.Fatalf("routes=%+v, want low-to-digest first", c.Routes)
+	}
+	if r := c.Routes[1]; r.Name != "critical-to-incident-room" || !r.Continue || len(r.Targets) != 2 {
 		t.Fatalf("routes=%+v", c.Routes)
 	}
-	if c.Routes[0].Match.MinSeverity.Severity != detectors.Critical || c.Routes[0].Targets[0].Mentions[0] != "S0SECONCALL" {
-		t.Fatalf("route 0=%+v", c.Routes[0])
+	if c.Routes[1].Match.MinSeverity.Severity != detectors.Critical || c.Routes[1].Targets[0].Mentions[0] != "S0SECONCALL" {
+		t.Fatalf("route 1=%+v", c.Routes[1])
+	}
+	low := detectors.Finding{RuleID: "aws-iam-policy-change", Severity: detectors.Low}
+	if r := c.Route(&low); !r.DigestOnly {
+		t.Fatalf("a low change monitor is routed %+v, want the digest only", r)
 	}
 	if c.DefaultRoute.Targets[0].Channel != "C0SECALERTS" {
 		t.Fatalf("default route=%+v", c.DefaultRoute)

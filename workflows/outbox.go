@@ -317,6 +317,9 @@ func deliveries(it *outboxItem, a *Alert, name string, blind bool) []delivery {
 		}
 		// Nothing posted here (a terminal keeps no message): tell the
 		// notifier anyway if the alert is routed to it.
+		if a.DigestOnly {
+			return nil
+		}
 		if len(a.Targets) == 0 {
 			return []delivery{{key: name}}
 		}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trailhound/trailhound/configs"
 	"github.com/trailhound/trailhound/detectors"
 )
 
@@ -233,5 +234,74 @@ func TestRouteBlindGetsEverything(t *testing.T) {
 	}
 	if got, want := slack.kinds(), []string{"new@CINC", "new@CPROD", "ask_actor@@UALICE", "update@CINC", "update@CPROD", "escalate@CLEADS"}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("slack got %v, want %v", got, want)
+	}
+}
+
+const digestRoutingYAML = `
+workflows:
+  routes:
+    - name: low-to-digest
+      match: {max_severity: low}
+      digest: true
+  default_route:
+    targets: [{notifier: slack, channel: CALL}]
+`
+
+// TestDigestRoute keeps low alerts for the digest without posting them,
+// asks nobody, and posts an alert once a grouped finding raises it above
+// the digest route.
+func TestDigestRoute(t *testing.T) {
+	s, c := newStore(t)
+	s.Config = configFromYAML(t, digestRoutingYAML)
+	slack, term := &funcNotifier{name: "slack"}, &funcNotifier{name: "terminal"}
+	low := ingest(t, s, finding("aws-network-change", "fp1", "g1", t0, detectors.Low)).New[0]
+	if !low.DigestOnly || len(low.Targets) != 0 || low.EscalationPolicy != "" || !reflect.DeepEqual(low.Routes, []string{"low-to-digest"}) {
+		t.Fatalf("low alert %+v: want digest only, no targets, no policy, routed by low-to-digest", low)
+	}
+	high := ingest(t, s, finding("aws-security-group-open-to-world", "fp2", "g2", t0, detectors.High)).New[0]
+	if high.DigestOnly {
+		t.Fatal("high alert kept for the digest")
+	}
+	dispatch(t, s, slack, term)
+	if got, want := slack.kinds(), []string{"new@CALL"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("slack got %v, want only the high alert %v", got, want)
+	}
+	if len(term.got) != 0 {
+		t.Fatalf("terminal got %v, want nothing", term.kinds())
+	}
+	// Acknowledging the digest-only alert posts nothing either.
+	if _, err := s.Apply(Change{AlertID: low.ID, Action: ActionAcknowledge, Actor: "cli:me"}); err != nil {
+		t.Fatal(err)
+	}
+	dispatch(t, s, slack, term)
+	if len(slack.got) != 1 || len(term.got) != 0 {
+		t.Fatalf("after ack: slack %v terminal %v, want nothing new", slack.kinds(), term.kinds())
+	}
+	// A medium finding in the same group lifts the alert into chat.
+	slack.reset()
+	c.now = c.now.Add(time.Minute)
+	ingest(t, s, finding("aws-network-change", "fp3", "g1", t0.Add(time.Minute), detectors.Medium))
+	dispatch(t, s, slack, term)
+	if got := slack.kinds(); len(got) == 0 || got[0] != "new@CALL" {
+		t.Fatalf("slack got %v after the rise, want the alert posted to CALL", got)
+	}
+	a, _ := s.Get(low.ID)
+	if a.DigestOnly {
+		t.Fatal("alert still digest-only after rising to medium")
+	}
+}
+
+func TestDigestRouteConfigErrors(t *testing.T) {
+	for text, want := range map[string]string{
+		"workflows:\n  routes:\n    - match: {max_severity: low}\n      digest: true\n      targets: [{notifier: slack}]\n": "a digest route posts nothing",
+		"workflows:\n  routes:\n    - match: {max_severity: loww}\n      digest: true\n":                                    "unknown severity",
+	} {
+		cfg, err := configs.Parse([]byte(text), "test.yaml", func(string) (string, bool) { return "", false })
+		if err == nil {
+			_, err = LoadConfig(cfg.Workflows, testNotifiers)
+		}
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: err=%v, want %q", text, err, want)
+		}
 	}
 }

@@ -158,7 +158,14 @@ func (s *Store) Ingest(tx *bolt.Tx, findings []detectors.Finding) (IngestResult,
 					g := a.Finding
 					g.Severity = a.Severity
 					r := cfg.Route(&g)
-					if extra := newTargets(a.Targets, r.Targets); len(extra) > 0 {
+					if r.DigestOnly {
+						// Still below chat: nothing to add.
+					} else if a.DigestOnly {
+						// Raised above the digest: post it now.
+						a.DigestOnly = false
+						a.Targets = r.Targets
+						rerouted[a.ID] = append(rerouted[a.ID], r.Targets...)
+					} else if extra := newTargets(a.Targets, r.Targets); len(extra) > 0 {
 						a.Targets = append(a.Targets, extra...)
 						rerouted[a.ID] = append(rerouted[a.ID], extra...)
 					}
@@ -200,13 +207,13 @@ func (s *Store) Ingest(tx *bolt.Tx, findings []detectors.Finding) (IngestResult,
 			UpdatedAt: now,
 		}
 		r := cfg.Route(&f)
-		a.Routes, a.Targets, a.EscalationPolicy = r.Routes, r.Targets, r.Policy
+		a.Routes, a.Targets, a.EscalationPolicy, a.DigestOnly = r.Routes, r.Targets, r.Policy, r.DigestOnly
 		note := f.RuleID + ": " + f.Title + " (routes " + strings.Join(r.Routes, ", ") + ")"
 		if sl := mutedBy(&f); sl != nil {
 			a.State, a.SuppressedUntil = StateSuppressed, sl.ExpiresAt
 			a.LastActor, a.LastAction = sl.CreatedBy, ActionSuppress
 			note += " (muted by silence " + sl.ID + ")"
-		} else if asked := cfg.askActors(&f); len(asked) > 0 {
+		} else if asked := cfg.askActors(&f); len(asked) > 0 && !a.DigestOnly {
 			a.AskedActors, a.AskedAt = asked, now
 		}
 		if err := putAlert(tx, a); err != nil {
@@ -231,7 +238,7 @@ func (s *Store) Ingest(tx *bolt.Tx, findings []detectors.Finding) (IngestResult,
 		}
 	}
 	for _, a := range res.New {
-		if a.State == StateSuppressed {
+		if a.State == StateSuppressed || a.DigestOnly {
 			continue
 		}
 		if err := enqueueItem(tx, outboxItem{AlertID: a.ID, Kind: NotifyNew, CreatedAt: now, Targets: a.Targets}); err != nil {
@@ -254,6 +261,9 @@ func (s *Store) Ingest(tx *bolt.Tx, findings []detectors.Finding) (IngestResult,
 			if err := enqueueItem(tx, outboxItem{AlertID: a.ID, Kind: NotifyNew, CreatedAt: now, Targets: extra}); err != nil {
 				return res, err
 			}
+		}
+		if a.DigestOnly {
+			continue
 		}
 		if err := enqueue(tx, now, a.ID, NotifyRepeat); err != nil {
 			return res, err
