@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -391,21 +392,30 @@ func (d *decoder) logEvents(dec *json.Decoder, base int64, sub *subscription) er
 // LogEvent turns one CloudWatch Logs event into an Event: a CloudTrail
 // event when the message is a CloudTrail record, a plain log-line event
 // otherwise. timestampMillis is the event's timestamp in milliseconds since
-// the Unix epoch, as a decimal string.
+// the Unix epoch, as a decimal string; a CloudTrail record without a usable
+// eventTime takes it as its time.
 func LogEvent(id, timestampMillis, message, group, stream, account, source string) (Event, error) {
 	if len(message) > MaxRecordBytes {
 		return Event{}, fmt.Errorf("message longer than %d bytes", MaxRecordBytes)
 	}
+	ms, tsErr := strconv.ParseInt(timestampMillis, 10, 64)
 	msg := bytes.TrimSpace([]byte(message))
 	if len(msg) > 0 && msg[0] == '{' && bytes.Contains(msg, []byte(`"eventVersion"`)) {
 		ev, err := Normalize(msg, source)
 		if err == nil {
 			ev.LogGroup, ev.LogStream = group, stream
+			if ev.Time.IsZero() && tsErr == nil {
+				ev.Time = time.UnixMilli(ms).UTC()
+				for i, w := range ev.Warnings {
+					if strings.HasPrefix(w, "eventTime:") {
+						ev.Warnings[i] = w + "; used the log event's timestamp"
+					}
+				}
+			}
 			return ev, nil
 		}
 	}
-	ms, err := strconv.ParseInt(timestampMillis, 10, 64)
-	if err != nil {
+	if tsErr != nil {
 		return Event{}, fmt.Errorf("timestamp %q is not a number of milliseconds", truncate(timestampMillis, 32))
 	}
 	if id == "" {

@@ -123,10 +123,10 @@ func TestDecodeMalformed(t *testing.T) {
 		wantLine   []int
 	}{
 		{"bad line among good", recA + "\nnot json\n" + recB + "\n", 2, []string{"invalid JSON"}, []int{2}},
-		{"not cloudtrail line", recA + "\n{\"hello\":1}\n", 1, []string{"missing eventTime, eventName, eventSource"}, []int{2}},
-		{"bad time", strings.Replace(recA, "2023-07-10T11:42:18Z", "yesterday", 1) + "\n" + recB, 1, []string{`eventTime "yesterday" is not RFC 3339`}, []int{1}},
+		{"not cloudtrail line", recA + "\n{\"hello\":1}\n", 1, []string{"not a CloudTrail record: missing eventName"}, []int{2}},
+		{"unusable event name", strings.Replace(recA, `"CreateUser"`, `{"name":"CreateUser"}`, 1) + "\n" + recB, 1, []string{`not a CloudTrail record: eventName: an object where a string was expected: {"name":"CreateUser"}`}, []int{1}},
 		{"truncated delivery file keeps records before", `{"Records":[` + recA + `,` + recB[:40], 1, []string{"corrupt JSON"}, []int{0}},
-		{"record of wrong type in array", `[` + recA + `, 42, "x"]`, 1, []string{"invalid JSON", "invalid JSON"}, []int{0, 0}},
+		{"record of wrong type in array", `[` + recA + `, 42, "x"]`, 1, []string{"not a JSON object: found a number: 42", `not a JSON object: found a string: "x"`}, []int{0, 0}},
 		{"top-level scalar", `{"Records":[]}` + "\n" + `17`, 0, []string{"expected a JSON object or array"}, []int{0}},
 	}
 	for _, tc := range tests {

@@ -5,9 +5,6 @@ package sources
 
 import (
 	"encoding/json"
-	"errors"
-	"fmt"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -34,6 +31,9 @@ type Principal struct {
 // plain log lines (VPC flow logs, ALB, application logs) fill Time, ID,
 // Source, Account, Region, LogGroup and Message.
 type Event struct {
+	// Time is when the event happened, in UTC. It is zero only for a
+	// CloudTrail record whose eventTime is missing or unreadable and for
+	// which the source knows no other time; Warnings then name eventTime.
 	Time      time.Time `json:"time"`
 	ID        string    `json:"id"`
 	Source    string    `json:"source"`
@@ -62,6 +62,12 @@ type Event struct {
 	Message string `json:"message,omitempty"`
 	// Raw is the original CloudTrail record as JSON, nil for plain lines.
 	Raw json.RawMessage `json:"raw,omitempty"`
+	// Warnings say which fields of the record could not be read as
+	// CloudTrail writes them, one sentence each starting with the field's
+	// path, for example `readOnly: "maybe" is not a boolean`. The record was
+	// kept and judged with those fields left empty (Raw still holds them).
+	// Nil for a well-formed record. Warnings are not stored.
+	Warnings []string `json:"-"`
 
 	parsed map[string]any
 }
@@ -158,192 +164,4 @@ func (e *Event) Field(path string) (any, bool) {
 		return nil, false
 	}
 	return cur, true
-}
-
-// ctRecord is the subset of a CloudTrail record that Normalize reads.
-type ctRecord struct {
-	EventVersion string    `json:"eventVersion"`
-	EventTime    string    `json:"eventTime"`
-	EventID      string    `json:"eventID"`
-	EventSource  string    `json:"eventSource"`
-	EventName    string    `json:"eventName"`
-	EventType    string    `json:"eventType"`
-	AWSRegion    string    `json:"awsRegion"`
-	SourceIP     string    `json:"sourceIPAddress"`
-	UserAgent    string    `json:"userAgent"`
-	ErrorCode    string    `json:"errorCode"`
-	ErrorMessage string    `json:"errorMessage"`
-	ReadOnly     jsonBool  `json:"readOnly"`
-	Recipient    string    `json:"recipientAccountId"`
-	UserIdentity *identity `json:"userIdentity"`
-	Additional   *struct {
-		MFAUsed string `json:"MFAUsed"`
-	} `json:"additionalEventData"`
-	ResponseElements json.RawMessage `json:"responseElements"`
-}
-
-type identity struct {
-	Type           string `json:"type"`
-	PrincipalID    string `json:"principalId"`
-	ARN            string `json:"arn"`
-	AccountID      string `json:"accountId"`
-	AccessKeyID    string `json:"accessKeyId"`
-	UserName       string `json:"userName"`
-	InvokedBy      string `json:"invokedBy"`
-	SessionContext *struct {
-		SessionIssuer *struct {
-			UserName string `json:"userName"`
-		} `json:"sessionIssuer"`
-		Attributes *struct {
-			MFAAuthenticated jsonBool `json:"mfaAuthenticated"`
-		} `json:"attributes"`
-	} `json:"sessionContext"`
-}
-
-// jsonBool accepts CloudTrail's booleans, which come as true/false or as
-// the strings "true"/"false".
-type jsonBool struct {
-	Set   bool
-	Value bool
-}
-
-func (b *jsonBool) UnmarshalJSON(data []byte) error {
-	s := strings.Trim(string(data), `"`)
-	if s == "null" || s == "" {
-		return nil
-	}
-	v, err := strconv.ParseBool(s)
-	if err != nil {
-		return fmt.Errorf("not a boolean: %s", data)
-	}
-	b.Set, b.Value = true, v
-	return nil
-}
-
-// ErrNotCloudTrail is returned by Normalize for JSON that is not a
-// CloudTrail record.
-var ErrNotCloudTrail = errors.New("not a CloudTrail record")
-
-// Normalize turns one CloudTrail record (as JSON) into an Event. The raw
-// bytes are kept in Event.Raw; the caller must not modify them afterwards.
-// It fails, naming the problem, when the record lacks eventTime, eventName
-// or eventSource, or when eventTime is not RFC 3339.
-func Normalize(raw []byte, source string) (Event, error) {
-	var r ctRecord
-	if err := json.Unmarshal(raw, &r); err != nil {
-		return Event{}, fmt.Errorf("invalid JSON: %w", err)
-	}
-	return normalize(&r, raw, source)
-}
-
-func normalize(r *ctRecord, raw []byte, source string) (Event, error) {
-	var missing []string
-	if r.EventTime == "" {
-		missing = append(missing, "eventTime")
-	}
-	if r.EventName == "" {
-		missing = append(missing, "eventName")
-	}
-	if r.EventSource == "" {
-		missing = append(missing, "eventSource")
-	}
-	if len(missing) > 0 {
-		return Event{}, fmt.Errorf("%w: missing %s", ErrNotCloudTrail, strings.Join(missing, ", "))
-	}
-	t, err := time.Parse(time.RFC3339, r.EventTime)
-	if err != nil {
-		return Event{}, fmt.Errorf("eventTime %q is not RFC 3339", truncate(r.EventTime, 40))
-	}
-	ev := Event{
-		Time:         t.UTC(),
-		ID:           r.EventID,
-		Source:       source,
-		Account:      r.Recipient,
-		Region:       r.AWSRegion,
-		Service:      r.EventSource,
-		Action:       r.EventName,
-		EventType:    r.EventType,
-		SourceIP:     r.SourceIP,
-		UserAgent:    r.UserAgent,
-		ErrorCode:    r.ErrorCode,
-		ErrorMessage: r.ErrorMessage,
-		ReadOnly:     r.ReadOnly.Value,
-		Raw:          raw,
-	}
-	if id := r.UserIdentity; id != nil {
-		ev.Principal = Principal{ARN: id.ARN, Type: id.Type, AccountID: id.AccountID, AccessKeyID: id.AccessKeyID}
-		ev.Principal.Name = principalName(id)
-		if ev.Account == "" {
-			ev.Account = id.AccountID
-		}
-		if sc := id.SessionContext; sc != nil && sc.Attributes != nil && sc.Attributes.MFAAuthenticated.Set {
-			v := sc.Attributes.MFAAuthenticated.Value
-			ev.MFA = &v
-		}
-	}
-	if r.Additional != nil && r.Additional.MFAUsed != "" {
-		v := strings.EqualFold(r.Additional.MFAUsed, "yes")
-		ev.MFA = &v
-	}
-	if r.EventName == "ConsoleLogin" && len(r.ResponseElements) > 0 {
-		var resp struct {
-			ConsoleLogin string `json:"ConsoleLogin"`
-		}
-		if json.Unmarshal(r.ResponseElements, &resp) == nil && resp.ConsoleLogin == "Failure" && ev.ErrorMessage == "" {
-			ev.ErrorMessage = "Failed authentication"
-		}
-	}
-	if ev.ID == "" {
-		// CloudTrail always sets eventID; synthesise a stable one so dedup
-		// still works for hand-made or truncated records.
-		ev.ID = "synthetic-" + hashHex(raw)
-	}
-	return ev, nil
-}
-
-func principalName(id *identity) string {
-	switch id.Type {
-	case "Root":
-		return "root"
-	case "IAMUser":
-		if id.UserName != "" {
-			return id.UserName
-		}
-	case "AssumedRole":
-		role := ""
-		if sc := id.SessionContext; sc != nil && sc.SessionIssuer != nil {
-			role = sc.SessionIssuer.UserName
-		}
-		session := ""
-		if i := strings.LastIndex(id.ARN, "/"); i >= 0 {
-			session = id.ARN[i+1:]
-		}
-		switch {
-		case role != "" && session != "":
-			return role + "/" + session
-		case role != "":
-			return role
-		}
-	case "AWSService":
-		if id.InvokedBy != "" {
-			return id.InvokedBy
-		}
-	}
-	if id.UserName != "" {
-		return id.UserName
-	}
-	if i := strings.LastIndex(id.ARN, "/"); i >= 0 {
-		return id.ARN[i+1:]
-	}
-	if id.ARN != "" {
-		return id.ARN
-	}
-	return id.PrincipalID
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

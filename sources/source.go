@@ -36,7 +36,9 @@ func (m Malformed) String() string {
 // Sink receives what a source reads.
 type Sink interface {
 	// Event is called for each event, in the order the source read them.
-	// An error stops the source, which returns it.
+	// An event with Warnings was read from a record with unusable fields
+	// and kept; sinks count it (Health.Warnings) and judge it like any
+	// other. An error stops the source, which returns it.
 	Event(ctx context.Context, ev *Event) error
 	// Malformed is called for each record that could not be read.
 	Malformed(m Malformed)
@@ -45,6 +47,17 @@ type Sink interface {
 // Window is the span of time a poll covers.
 type Window struct {
 	Start, End time.Time
+}
+
+// Contains reports whether an event at t belongs in the window: at or
+// after Start and before End, a zero bound being open. A zero t, an event
+// whose time is unknown, is in every window, so that a record with an
+// unreadable time is judged rather than dropped.
+func (w Window) Contains(t time.Time) bool {
+	if t.IsZero() {
+		return true
+	}
+	return (w.Start.IsZero() || !t.Before(w.Start)) && (w.End.IsZero() || t.Before(w.End))
 }
 
 // Source reads events. Fetch reads what is new since the checkpoint (nil
@@ -95,7 +108,9 @@ type Ranger interface {
 
 // InWindow returns a source that reads only events within w: through
 // FetchRange when src is a Ranger, otherwise by reading src whole and
-// dropping events outside w. Its checkpoint is always nil.
+// dropping events outside w. Events without a time (a CloudTrail record
+// whose eventTime is unreadable, see Event.Warnings) cannot be placed and
+// are kept. Its checkpoint is always nil.
 func InWindow(src Source, w Window) Source { return windowed{src, w} }
 
 type windowed struct {
@@ -111,7 +126,7 @@ func (s windowed) Fetch(ctx context.Context, _ []byte, sink Sink) ([]byte, error
 	}
 	filter := FuncSink{
 		OnEvent: func(ctx context.Context, ev *Event) error {
-			if !s.w.Start.IsZero() && ev.Time.Before(s.w.Start) || !s.w.End.IsZero() && !ev.Time.Before(s.w.End) {
+			if !s.w.Contains(ev.Time) {
 				return nil
 			}
 			return sink.Event(ctx, ev)

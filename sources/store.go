@@ -25,6 +25,9 @@ type Health struct {
 	Lag       time.Duration `json:"lag,omitempty"`
 	Events    int64         `json:"events"`
 	Malformed int64         `json:"malformed"`
+	// Warnings counts records read with warnings: kept and judged, but
+	// with some fields unusable (Event.Warnings names them).
+	Warnings int64 `json:"warnings"`
 	// LastError is the last poll's error, empty when it succeeded.
 	LastError string `json:"last_error,omitempty"`
 	// Permanent is true when LastError will not go away by retrying

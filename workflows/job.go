@@ -66,6 +66,10 @@ type Result struct {
 	// MalformedCount counts all malformed records; Malformed keeps the first
 	// MaxMalformedKept.
 	MalformedCount int
+	// WarningCount counts the records read with warnings: a field of the
+	// wrong type left empty, or no usable time (judged at processing
+	// time). They are kept and judged.
+	WarningCount int
 	// Findings are the findings of the poll: all of them for a one-shot
 	// scan, the first MaxFindingsKept for a stateful poll.
 	Findings []detectors.Finding
@@ -171,6 +175,16 @@ func (j *Job) Run(ctx context.Context) (*Result, error) {
 				newIDs = append(newIDs, ev.ID)
 			}
 			res.Events++
+			if ev.Time.IsZero() {
+				// No usable eventTime: judge the record at processing
+				// time, so windows and baselines stay sane.
+				ev.Time = now
+				ev.Warnings = append(ev.Warnings, "eventTime: unknown; judged at processing time")
+			}
+			if len(ev.Warnings) > 0 {
+				res.WarningCount++
+				log.Warn("record read with warnings", "source", name, "event", ev.ID, "warnings", ev.Warnings)
+			}
 			if ev.Time.After(latest) {
 				latest = ev.Time
 			}
@@ -226,6 +240,7 @@ func (j *Job) Run(ctx context.Context) (*Result, error) {
 		h.LastPoll = now
 		h.Events += int64(res.Events)
 		h.Malformed += int64(res.MalformedCount)
+		h.Warnings += int64(res.WarningCount)
 		if latest.After(h.LastEvent) {
 			h.LastEvent = latest
 		}

@@ -197,3 +197,38 @@ func TestSeenEventsExpire(t *testing.T) {
 		}
 	}
 }
+
+// TestJobRecordsWithWarningsAreJudged: a record read with warnings, or
+// with no usable time, is judged (at processing time when it has no time)
+// and counted in the poll result and in source health.
+func TestJobRecordsWithWarningsAreJudged(t *testing.T) {
+	db := testdb.Open(t)
+	alerts, _ := NewStore(db)
+	c := &clock{now: t0.Add(time.Hour)}
+	alerts.Now = c.Now
+	srcStore, _ := sources.NewStore(db)
+	evs := events(3)
+	evs[1].Time = time.Time{}
+	evs[2].Warnings = []string{"readOnly: a string where a boolean was expected: maybe"}
+	src := &listSource{events: evs, failAfter: -1}
+	job := &Job{Source: src, Detectors: detectors.NewEngine(everyEvent{}), Alerts: alerts, Sources: srcStore, Stateful: true}
+	res, err := job.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Events != 3 || len(res.Ingest.New) != 3 || res.WarningCount != 2 {
+		t.Fatalf("events=%d new=%d warnings=%d, want 3 judged, 3 alerts, 2 warned", res.Events, len(res.Ingest.New), res.WarningCount)
+	}
+	for _, f := range res.Findings {
+		if f.Time.IsZero() {
+			t.Fatalf("finding %s has no time", f.RuleID)
+		}
+		if f.Principal.Name == "p1" && !f.Time.Equal(c.now) {
+			t.Fatalf("untimed record judged at %v, want processing time %v", f.Time, c.now)
+		}
+	}
+	hs, _ := srcStore.Health()
+	if len(hs) != 1 || hs[0].Warnings != 2 {
+		t.Fatalf("health=%+v, want 2 warnings", hs)
+	}
+}

@@ -20,6 +20,10 @@ var (
 		Name: "trailhound_events_skipped_total",
 		Help: "Events read again (overlap windows, restarts) and skipped because they were processed before.",
 	}, []string{"source"})
+	metricWarned = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "trailhound_records_warned_total",
+		Help: "Records read with warnings (a field left empty, or no usable time), by source; they are kept and judged.",
+	}, []string{"source"})
 	metricMalformed = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "trailhound_records_malformed_total",
 		Help: "Input records that could not be read.",
@@ -65,6 +69,7 @@ func observePoll(res *Result, fetchErr error, took time.Duration, lag time.Durat
 	metricEvents.WithLabelValues(src).Add(float64(res.Events))
 	metricSkipped.WithLabelValues(src).Add(float64(res.Skipped))
 	metricMalformed.WithLabelValues(src).Add(float64(res.MalformedCount))
+	metricWarned.WithLabelValues(src).Add(float64(res.WarningCount))
 	metricPollSeconds.WithLabelValues(src).Observe(took.Seconds())
 	metricAlerts.WithLabelValues("new").Add(float64(len(res.Ingest.New)))
 	metricAlerts.WithLabelValues("grouped").Add(float64(len(res.Ingest.Grouped)))

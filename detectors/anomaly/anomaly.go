@@ -65,7 +65,9 @@ type env struct {
 // skip reports whether the event was learned before: inside a span an
 // earlier baseline run learned, or already seen by the detector with bit.
 func (e *env) skip(o *obs, bit uint8) bool {
-	return e.cov.covers(o.account, o.t) || e.recent.seen(o.id, bit)
+	// An event of unknown time (a record without a usable eventTime)
+	// cannot be placed in a baseline.
+	return o.t.IsZero() || e.cov.covers(o.account, o.t) || e.recent.seen(o.id, bit)
 }
 
 // Detector bits in the recent-events filter.
@@ -158,6 +160,11 @@ func (s *Suite) Detectors() []detectors.Detector {
 // learned.
 func (s *Suite) Learn(ev *sources.Event) bool {
 	o := s.env.obs.of(ev)
+	if o.t.IsZero() {
+		// Unknown time: nothing to learn about hours or rates.
+		s.skipped++
+		return false
+	}
 	a := s.accounts[o.account]
 	if a == nil {
 		a = &AccountSummary{Account: o.account, From: o.t, To: o.t}

@@ -219,6 +219,10 @@ func (s *Source) event(e types.Event, sink sources.Sink) (sources.Event, bool) {
 		// The record lacks eventID; the API's own id is as stable.
 		ev.ID = id
 	}
+	if ev.Time.IsZero() && e.EventTime != nil {
+		// The record's eventTime was unusable; the API's is as good.
+		ev.Time = e.EventTime.UTC()
+	}
 	if ev.Region == "" {
 		ev.Region = s.target.Region
 	}

@@ -350,7 +350,7 @@ func (s *Source) readObject(ctx context.Context, key string, w sources.Window, s
 	defer out.Body.Close()
 	filtered := sources.FuncSink{
 		OnEvent: func(ctx context.Context, ev *sources.Event) error {
-			if !w.Start.IsZero() && ev.Time.Before(w.Start) || !w.End.IsZero() && !ev.Time.Before(w.End) {
+			if !w.Contains(ev.Time) {
 				return nil
 			}
 			if err := sink.Event(ctx, ev); err != nil {
