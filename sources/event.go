@@ -25,6 +25,9 @@ type Principal struct {
 	AccountID string `json:"account_id,omitempty"`
 	// AccessKeyID is the access key used, if any.
 	AccessKeyID string `json:"access_key_id,omitempty"`
+	// InvokedBy names the AWS service that made the call on the
+	// principal's behalf (userIdentity.invokedBy), if any.
+	InvokedBy string `json:"invoked_by,omitempty"`
 }
 
 // Event is one normalised log record. CloudTrail records fill every field;

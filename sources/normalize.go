@@ -173,7 +173,7 @@ func normalize(r *ctRecord, raw []byte, source string, warns []string) (Event, e
 		Warnings:     warns,
 	}
 	if id := r.UserIdentity; id != nil {
-		ev.Principal = Principal{ARN: id.ARN, Type: id.Type, AccountID: id.AccountID, AccessKeyID: id.AccessKeyID}
+		ev.Principal = Principal{ARN: id.ARN, Type: id.Type, AccountID: id.AccountID, AccessKeyID: id.AccessKeyID, InvokedBy: id.InvokedBy}
 		ev.Principal.Name = principalName(id)
 		if ev.Account == "" {
 			ev.Account = id.AccountID

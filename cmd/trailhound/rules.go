@@ -97,7 +97,8 @@ const rulesUsage = `Usage: trailhound rules COMMAND [flags]
 Commands:
   list   list the rules of the pack (built-in, rule directories, Sigma)
   test   run the rules' inline tests, or run the rules over log files
-  eval   measure the pack against the Stratus Red Team and Invictus datasets
+  eval   measure the pack against the Stratus Red Team and Invictus datasets,
+         or against a file of labelled cases (--cases)
 
 Run "trailhound rules COMMAND --help" for flags.
 
@@ -106,6 +107,7 @@ Examples:
   trailhound rules test --rule aws-root-account-use
   trailhound rules test ./logs/cloudtrail.json.gz
   trailhound rules eval
+  trailhound rules eval --cases detectors/rules/testdata/labelled/cases.jsonl
 `
 
 func cmdRules(e *env, args []string) int {
@@ -218,7 +220,7 @@ const rulesTestExamples = `  # run every rule's inline tests
   trailhound rules test
 
   # run one rule's inline tests, including rules from a config's directories
-  trailhound rules test --config trailhound.yaml --rule aws-s3-bucket-made-public
+  trailhound rules test --config trailhound.yaml --rule aws-resource-made-public
 
   # run the rules over sample files and print what fires
   trailhound rules test ./samples/cloudtrail.json.gz
@@ -329,6 +331,10 @@ const rulesEvalExamples = `  # the built-in pack against the shared datasets (ru
 
   # the pack a config builds, with other dataset locations
   trailhound rules eval --config trailhound.yaml --stratus ./stratus --invictus ./invictus.jsonl
+
+  # labelled cases, one {"expected": true|false, "event": {...}} a line
+  trailhound rules eval --cases detectors/rules/testdata/labelled/cases.jsonl
+  trailhound rules eval --cases mine.jsonl --format json
 `
 
 // Quality bar of the built-in pack.
@@ -342,10 +348,19 @@ func cmdRulesEval(e *env, args []string) int {
 	cfgPath := fs.String("config", "", "config `file` (default: the embedded demo config)")
 	stratus := fs.String("stratus", filepath.Join("..", "shared", "data", "stratus_red_team_detonation_logs"), "`directory` of Stratus Red Team detonation logs (one JSON array per technique)")
 	invictus := fs.String("invictus", filepath.Join("..", "shared", "data", "invictus_sigma_aws_stratus", "invictus_sigma_aws_stratus.jsonl"), "Invictus CloudTrail `file`; its records without the Stratus user agent are the background")
+	cases := fs.String("cases", "", "labelled cases `file` (JSON Lines: {\"expected\": true|false, \"event\": {...}}); measures them instead of the datasets")
+	format := fs.String("format", "text", "output `format` of --cases: text or json")
 	if code := parseFlags(fs, args); code >= 0 {
 		return code
 	}
-	if _, err := packFromFlag(e, *cfgPath); err != nil {
+	switch {
+	case *format != "text" && *format != "json":
+		return fail(e, "--format must be text or json, not %q", *format)
+	case *format == "json" && *cases == "":
+		return fail(e, "--format json is for --cases")
+	}
+	pack, err := packFromFlag(e, *cfgPath)
+	if err != nil {
 		return fail(e, "%v", err)
 	}
 	newEngine := func() (*detectors.Engine, error) {
@@ -357,6 +372,12 @@ func cmdRulesEval(e *env, args []string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	if *cases != "" {
+		return rulesEvalCases(ctx, e, *cases, *format, func() (*detectors.Engine, error) { return pack.FreshEngine(), nil })
+	}
+	if hint := datasetsMissing(*stratus, *invictus); hint != "" {
+		return fail(e, "%s", hint)
+	}
 
 	cov, err := rules.EvalStratus(ctx, *stratus, newEngine)
 	if err != nil {

@@ -58,14 +58,7 @@ func isByService(e *sources.Event) bool {
 	if strings.Contains(arn, ":role/aws-service-role/") || strings.Contains(arn, ":assumed-role/AWSServiceRoleFor") {
 		return true
 	}
-	if v, ok := e.Field("userIdentity"); ok {
-		if m, ok := v.(map[string]any); ok {
-			if s, ok := m["invokedBy"].(string); ok && s != "" {
-				return true
-			}
-		}
-	}
-	return false
+	return e.Principal.InvokedBy != ""
 }
 
 // deployer reports whether the principal is deployment tooling: a role or

@@ -53,11 +53,41 @@ func TestREADMEListsEveryRule(t *testing.T) {
 	}
 }
 
+// severityLevels says what each severity asks of the responder.
+const severityLevels = `## What each severity asks of you
+
+| severity | what it means | what it asks of the responder | where it goes (demo and example configs) |
+|---|---|---|---|
+| info | a fact worth keeping: context for other alerts | nothing; it is there when you investigate | the review digest and ` + "`findings`" + ` |
+| low | a change worth seeing in the weekly review: routine work usually looks like this (the CIS "any change" monitors are low) | read it in the digest; act only if you do not recognise it | the review digest and ` + "`findings`" + `, not chat |
+| medium | a risky change or a likely attack step: worth interrupting a person the same day | confirm with the actor or owner today; open a task if the change stays | chat |
+| high | likely compromise, a dangerous exposure (public data, an admin backdoor) or defences turned off | act now: confirm within the hour, contain first if the actor cannot be reached | chat, with escalation |
+| critical | an incident in progress | start the incident process | chat, with escalation to the incident room |
+
+`
+
+// lookAlikeDoc says how the rules keep quiet on routine work.
+const lookAlikeDoc = `## How rules tell attacks from look-alikes
+
+Every rule has at least one inline test that fires and one that does not; the negatives are the benign
+look-alikes of its attack. Rules use these fields to name them:
+
+- ` + "`failed: \"false\"`" + `: only successful calls count where success is what matters;
+- ` + "`by_service: \"false\"`" + `: AWS acting on a principal's behalf (` + "`invokedBy`" + `, ` + "`AWS Internal`" + `, service addresses, service-linked roles) is not the principal acting;
+- ` + "`deployer`" + `: the organisation's deployment tooling, by role or user name (` + "`detectors.rules.deployment_principals`" + `);
+- ` + "`principal.session`" + `: a role session acting on the IAM user of the same person;
+- ` + "`mfa`" + `, and ` + "`cidr`" + ` tests for private and link-local networks.
+
+`
+
 func rulesDoc(defs []rules.Definition) []byte {
 	var b bytes.Buffer
 	b.WriteString("# Built-in rules\n\n")
 	b.WriteString("Generated from `detectors/rules/builtin/*.yaml` by `go test ./detectors/rules -run TestRulesDoc -update`; do not edit.\n")
 	b.WriteString("Each rule's YAML also holds its inline tests (`trailhound rules test`).\n\n")
+	b.WriteString(severityLevels)
+	b.WriteString(lookAlikeDoc)
+	fmt.Fprintf(&b, "## The rules\n\n%d rules.\n\n", len(defs))
 	b.WriteString("| id | severity | ATT&CK | kind | file | title |\n|---|---|---|---|---|---|\n")
 	for _, d := range defs {
 		kind := "event"

@@ -37,11 +37,12 @@ type Expr struct {
 // Test is one comparison of a field value.
 type Test struct {
 	// Op is eq, glob, contains, startswith, endswith, regex, gt, gte, lt,
-	// lte, cidr, eq_field, ne_field or foreign_account.
+	// lte, cidr, eq_field, ne_field, foreign_account or policy.
 	Op string
 	// Values are compared against; the test holds when any does (or every
 	// one, with All). For eq_field, ne_field and foreign_account the single
-	// value names the other field.
+	// value names the other field. For policy they are modes (public,
+	// foreign, admin).
 	Values []string
 	// Fold compares case-insensitively.
 	Fold bool
@@ -59,7 +60,7 @@ type Test struct {
 }
 
 // Ops lists the test operators a rule may use.
-var Ops = []string{"eq", "glob", "contains", "startswith", "endswith", "regex", "gt", "gte", "lt", "lte", "cidr", "eq_field", "ne_field", "foreign_account"}
+var Ops = []string{"eq", "glob", "contains", "startswith", "endswith", "regex", "gt", "gte", "lt", "lte", "cidr", "eq_field", "ne_field", "foreign_account", "policy"}
 
 // cond is a compiled condition.
 type cond interface {
@@ -120,6 +121,9 @@ type fieldCond struct {
 	presence int
 	tests    []*test
 	c        int
+	// objTests is set when a test reads objects as they are (policy), so
+	// an object value is not turned into text first.
+	objTests bool
 }
 
 func (c *fieldCond) cost() int { return c.c }
@@ -181,8 +185,33 @@ func (c *fieldCond) walk(ev *sources.Event, v any, segs []string) bool {
 		return false
 	case nil:
 		return false
+	case map[string]any:
+		if c.objTests {
+			return c.testObject(ev, x)
+		}
 	}
 	return c.testAll(ev, text(v))
+}
+
+// testObject tests an object value: policy tests read it as it is, the
+// others its JSON text.
+func (c *fieldCond) testObject(ev *sources.Event, v map[string]any) bool {
+	var s string
+	for _, t := range c.tests {
+		var ok bool
+		if t.op == "policy" {
+			ok = t.policyHolds(ev, v)
+		} else {
+			if s == "" {
+				s = text(v)
+			}
+			ok = t.match(ev, s)
+		}
+		if ok == t.negate {
+			return false
+		}
+	}
+	return true
 }
 
 func (c *fieldCond) testAll(ev *sources.Event, s string) bool {
@@ -226,6 +255,7 @@ type test struct {
 	num      float64
 	prefixes []netip.Prefix
 	ref      *accessor
+	modes    uint8
 }
 
 func (t *test) numeric() bool {
@@ -278,6 +308,8 @@ func (t *test) match(ev *sources.Event, s string) bool {
 	case "foreign_account":
 		own, ok := t.ref.first(ev)
 		return ok && hasForeignAccount(s, own)
+	case "policy":
+		return t.matchPolicy(ev, s)
 	}
 	// Literal string tests, the hot path: no closures, no allocation.
 	for _, v := range t.vals {
@@ -595,6 +627,11 @@ func compileField(e Expr, loc *location) (cond, error) {
 			c.c += 5
 		case t.ref != nil && t.ref.raw():
 			c.c += 10
+		case t.op == "policy":
+			c.c += 20
+		}
+		if t.op == "policy" {
+			c.objTests = true
 		}
 	}
 	return c, nil
@@ -671,6 +708,14 @@ func compileTest(t Test, loc *location) (*test, error) {
 			return nil, loc.errorf(key, line, "%s takes one field name", t.Op)
 		}
 		ct.ref = newAccessor(t.Values[0])
+	case "policy":
+		for _, v := range t.Values {
+			m := policyMode(v)
+			if m == 0 {
+				return nil, loc.errorf(key, line, "unknown policy mode %q (want %s)", v, strings.Join(PolicyModes, ", "))
+			}
+			ct.modes |= m
+		}
 	default:
 		return nil, loc.errorf(key, line, "unknown operator %q (want one of %s)", t.Op, strings.Join(Ops, ", "))
 	}
@@ -684,6 +729,8 @@ type prefilter struct {
 	vals []string
 	fold bool
 	set  map[string]struct{}
+	// names are all the event names, for the engine's index.
+	names []string
 }
 
 func (p *prefilter) has(s string) bool {
@@ -745,7 +792,7 @@ func newPrefilter(c cond) *prefilter {
 	if !ok {
 		return nil
 	}
-	p := &prefilter{vals: vals, fold: fold}
+	p := &prefilter{vals: vals, fold: fold, names: vals}
 	if len(vals) > 8 {
 		p.set = make(map[string]struct{}, len(vals))
 		for _, v := range vals {

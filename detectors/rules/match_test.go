@@ -3,6 +3,8 @@ package rules_test
 import (
 	"context"
 	"fmt"
+	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -235,4 +237,126 @@ func TestOverrideByID(t *testing.T) {
 	if _, ok := p.Rule("aws-cloudwatch-log-group-deleted"); !ok {
 		t.Errorf("enabled rule is off")
 	}
+}
+
+// TestPolicyOperator checks the policy operator's three modes on policy
+// documents as CloudTrail logs them: JSON text, URL-encoded text or an
+// object, with Statement as an object or a list.
+func TestPolicyOperator(t *testing.T) {
+	// doc builds a requestParameters.policy holding the given statements
+	// as JSON text.
+	doc := func(statements string) string {
+		return ct(`"eventName":"X","requestParameters":{"policy":` + strconv.Quote(`{"Version":"2012-10-17","Statement":`+statements+`}`) + `}`)
+	}
+	object := func(statements string) string {
+		return ct(`"eventName":"PutBucketPolicy","requestParameters":{"bucketName":"b","bucketPolicy":{"Version":"2012-10-17","Statement":` + statements + `}}`)
+	}
+	const (
+		public    = `{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}`
+		publicAWS = `[{"Effect":"Allow","Principal":{"AWS":["arn:aws:iam::111122223333:root","*"]},"Action":"sqs:SendMessage","Resource":"*"}]`
+		denyAll   = `{"Effect":"Deny","Principal":"*","Action":"s3:*","Resource":"arn:aws:s3:::b/*","Condition":{"Bool":{"aws:SecureTransport":"false"}}}`
+		foreign   = `[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::444455556666:root"},"Action":"sts:AssumeRole"}]`
+		foreignID = `{"Effect":"Allow","Principal":{"AWS":"444455556666"},"Action":"kms:Decrypt","Resource":"*"}`
+		own       = `[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"}]`
+		service   = `[{"Effect":"Allow","Principal":{"Service":"cloudtrail.amazonaws.com"},"Action":"s3:PutObject","Resource":"arn:aws:s3:::b/*"}]`
+		admin     = `[{"Effect":"Allow","Action":"*","Resource":"*"}]`
+		adminIAM  = `{"Effect":"Allow","Action":["s3:*","iam:*"],"Resource":["*"]}`
+		notAction = `{"Effect":"Allow","NotAction":"iam:*","Resource":"*"}`
+		scoped    = `[{"Effect":"Allow","Action":"*","Resource":"arn:aws:s3:::b/*"}]`
+		readAll   = `[{"Effect":"Allow","Action":["s3:Get*","ec2:Describe*"],"Resource":"*"}]`
+	)
+	cond := func(c string) string {
+		return `[{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*","Condition":` + c + `}]`
+	}
+	tests := []struct {
+		name  string
+		match string
+		event string
+		want  bool
+	}{
+		{"public: principal star", "requestParameters.policy: {policy: public}", doc(public), true},
+		{"public: AWS list with star", "requestParameters.policy: {policy: public}", doc(publicAWS), true},
+		{"public: NotPrincipal", "requestParameters.policy: {policy: public}", doc(`{"Effect":"Allow","NotPrincipal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"s3:*","Resource":"*"}`), true},
+		{"public: a Deny is not", "requestParameters.policy: {policy: public}", doc(denyAll), false},
+		{"public: own account is not", "requestParameters.policy: {policy: public}", doc(own), false},
+		{"public: service principal is not", "requestParameters.policy: {policy: public}", doc(service), false},
+		{"public: object value", "requestParameters.bucketPolicy: {policy: public}", object(public), true},
+		{"public: object value, not public", "requestParameters.bucketPolicy: {policy: public}", object(service), false},
+		{"public: URL-encoded", "requestParameters.policy: {policy: public}", ct(`"eventName":"X","requestParameters":{"policy":"` + url.QueryEscape(`{"Statement":`+public+`}`) + `"}`), true},
+		{"public: JSON text inside a JSON string", "requestParameters.policy: {policy: public}", ct(`"eventName":"X","requestParameters":{"policy":` + strconv.Quote(strconv.Quote(`{"Statement":`+public+`}`)) + `}`), true},
+		{"public: restricted to the organisation", "requestParameters.policy: {policy: public}", doc(cond(`{"StringEquals":{"aws:PrincipalOrgID":"o-abc123"}}`)), false},
+		{"public: restricted to a source account", "requestParameters.policy: {policy: public}", doc(cond(`{"StringEquals":{"AWS:SourceAccount":["111122223333"]}}`)), false},
+		{"public: restricted to a VPC endpoint", "requestParameters.policy: {policy: public}", doc(cond(`{"StringEquals":{"aws:SourceVpce":"vpce-1a2b3c4d"}}`)), false},
+		{"public: restricted to an address range", "requestParameters.policy: {policy: public}", doc(cond(`{"IpAddress":{"aws:SourceIp":["198.51.100.0/24"]}}`)), false},
+		{"public: address range is the internet", "requestParameters.policy: {policy: public}", doc(cond(`{"IpAddress":{"aws:SourceIp":"0.0.0.0/0"}}`)), true},
+		{"public: TLS-only is no restriction", "requestParameters.policy: {policy: public}", doc(cond(`{"Bool":{"aws:SecureTransport":"true"}}`)), true},
+		{"public: negated condition is no restriction", "requestParameters.policy: {policy: public}", doc(cond(`{"StringNotEquals":{"aws:PrincipalOrgID":"o-abc123"}}`)), true},
+		{"public: IfExists is no restriction", "requestParameters.policy: {policy: public}", doc(cond(`{"StringEqualsIfExists":{"aws:SourceVpce":"vpce-1a2b3c4d"}}`)), true},
+		{"public: wildcard value is no restriction", "requestParameters.policy: {policy: public}", doc(cond(`{"StringLike":{"aws:SourceArn":"*"}}`)), true},
+		{"public: open web identity provider", "requestParameters.policy: {policy: public}", doc(`[{"Effect":"Allow","Principal":{"Federated":"cognito-identity.amazonaws.com"},"Action":"sts:AssumeRoleWithWebIdentity"}]`), true},
+		{"public: web identity with a condition", "requestParameters.policy: {policy: public}", doc(`[{"Effect":"Allow","Principal":{"Federated":"cognito-identity.amazonaws.com"},"Action":"sts:AssumeRoleWithWebIdentity","Condition":{"StringEquals":{"cognito-identity.amazonaws.com:aud":"us-east-1:abc"}}}]`), false},
+		{"foreign: account root ARN", "requestParameters.policy: {policy: foreign}", doc(foreign), true},
+		{"foreign: bare account ID, statement object", "requestParameters.policy: {policy: foreign}", doc(foreignID), true},
+		{"foreign: own account is not", "requestParameters.policy: {policy: foreign}", doc(own), false},
+		{"foreign: service is not", "requestParameters.policy: {policy: foreign}", doc(service), false},
+		{"foreign: star is public, not foreign", "requestParameters.policy: {policy: foreign}", doc(public), false},
+		{"foreign: the load balancer log account is AWS's", "requestParameters.bucketPolicy: {policy: foreign}", object(`[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::127311923021:root"},"Action":"s3:PutObject","Resource":"arn:aws:s3:::b/AWSLogs/111122223333/*"}]`), false},
+		{"foreign: object value", "requestParameters.bucketPolicy: {policy: foreign}", object(`[{"Effect":"Allow","Principal":{"AWS":["arn:aws:iam::444455556666:user/x"]},"Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}]`), true},
+		{"foreign: own account from the principal when the record has no recipient", "requestParameters.policy: {policy: foreign}", strings.Replace(doc(own), `"recipientAccountId":"111122223333",`, "", 1), false},
+		{"admin: star on star", "requestParameters.policy: {policy: admin}", doc(admin), true},
+		{"admin: iam star, statement object", "requestParameters.policy: {policy: admin}", doc(adminIAM), true},
+		{"admin: NotAction", "requestParameters.policy: {policy: admin}", doc(notAction), true},
+		{"admin: star on one bucket is not", "requestParameters.policy: {policy: admin}", doc(scoped), false},
+		{"admin: read-only on star is not", "requestParameters.policy: {policy: admin}", doc(readAll), false},
+		{"admin: URL-encoded", "requestParameters.policy: {policy: admin}", ct(`"eventName":"X","requestParameters":{"policy":"` + url.PathEscape(`{"Version":"2012-10-17","Statement":`+admin+`}`) + `"}`), true},
+		{"modes: any of a list", "requestParameters.policy: {policy: [public, foreign]}", doc(foreign), true},
+		{"modes: all of a list", "requestParameters.policy: {policy: [public, foreign], all: true}", doc(foreign), false},
+		{"not_policy", "requestParameters.policy: {not_policy: public}", doc(own), true},
+		{"not a policy", "requestParameters.policy: {policy: [public, foreign, admin]}", ct(`"eventName":"X","requestParameters":{"policy":"{not json *"}`), false},
+		{"too deep", "requestParameters.policy: {policy: public}", ct(`"eventName":"X","requestParameters":{"policy":"` + strings.Repeat("[", 40) + strings.Repeat("]", 40) + `"}`), false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := compileMatch(t, tc.match)
+			if got := r.Matches(normalize(t, tc.event)); got != tc.want {
+				t.Fatalf("match=%v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestPolicyOperatorErrors checks that an unknown mode is refused when the
+// rule is compiled.
+func TestPolicyOperatorErrors(t *testing.T) {
+	src := "- id: t\n  title: T\n  severity: low\n  description: D.\n  recommendation: R.\n  match: {requestParameters.policy: {policy: open}}\n"
+	defs, err := rules.Parse([]byte(src), "t.yaml", "test")
+	if err == nil {
+		_, err = rules.Compile(defs[0])
+	}
+	if err == nil || !strings.Contains(err.Error(), `unknown policy mode "open"`) {
+		t.Fatalf("err=%v, want an unknown policy mode error", err)
+	}
+}
+
+// FuzzPolicyOperator feeds arbitrary policy text to the policy operator:
+// it must answer, never panic.
+func FuzzPolicyOperator(f *testing.F) {
+	f.Add(`{"Statement":[{"Effect":"Allow","Principal":{"AWS":["*","arn:aws:iam::444455556666:root"]},"Action":"*","Resource":"*","Condition":{"StringEquals":{"aws:SourceVpce":"v"}}}]}`)
+	f.Add(`%7B%22Statement%22%3A%7B%22Effect%22%3A%22Allow%22%2C%22Principal%22%3A%22*%22%7D%7D`)
+	f.Add(`"{\"Statement\":{\"Effect\":\"Allow\",\"NotPrincipal\":{},\"NotAction\":1,\"NotResource\":null}}"`)
+	defs, err := rules.Parse([]byte("- id: t\n  title: T\n  severity: low\n  description: D.\n  recommendation: R.\n  match: {requestParameters.policy: {policy: [public, foreign, admin]}}\n"), "t.yaml", "test")
+	if err != nil {
+		f.Fatal(err)
+	}
+	r, err := rules.Compile(defs[0])
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, policy string) {
+		ev, err := sources.Normalize([]byte(ct(`"eventName":"X","requestParameters":{"policy":`+strconv.Quote(policy)+`}`)), "fuzz")
+		if err != nil {
+			return
+		}
+		r.Matches(&ev)
+	})
 }

@@ -30,7 +30,8 @@ func TestBuiltinRuleTests(t *testing.T) {
 }
 
 // TestBuiltinRulesComplete checks that every built-in rule carries the
-// metadata a responder needs and at least one test that fires.
+// metadata a responder needs, a tactic tag for COVERAGE.md, at least one
+// test that fires and one look-alike it must not fire on.
 func TestBuiltinRulesComplete(t *testing.T) {
 	p, err := rules.Load(rules.Options{})
 	if err != nil {
@@ -44,12 +45,27 @@ func TestBuiltinRulesComplete(t *testing.T) {
 		if d.Reason == "" {
 			t.Errorf("%s: no reason template", d.ID)
 		}
-		fires := false
+		fires, silent := false, false
 		for _, c := range d.Tests {
 			fires = fires || c.Match
+			silent = silent || !c.Match
 		}
 		if !fires {
 			t.Errorf("%s: no inline test where the rule fires", d.ID)
+		}
+		if !silent {
+			t.Errorf("%s: no inline test of a look-alike where the rule stays silent", d.ID)
+		}
+		tactic := false
+		for _, tag := range d.Tags {
+			for _, tc := range rules.Tactics {
+				for _, tt := range tc.Tags {
+					tactic = tactic || tag == tt
+				}
+			}
+		}
+		if !tactic {
+			t.Errorf("%s: no ATT&CK tactic tag (%v)", d.ID, d.Tags)
 		}
 	}
 }

@@ -15,7 +15,7 @@ import (
 )
 
 // ruleKeys are the keys a rule may have.
-var ruleKeys = []string{"id", "title", "severity", "technique", "description", "recommendation", "reason", "tags", "references", "group_by", "match", "severity_if", "superseded_by", "threshold", "tests", "enabled"}
+var ruleKeys = []string{"id", "title", "severity", "technique", "description", "recommendation", "reason", "tags", "references", "group_by", "match", "severity_if", "superseded_by", "threshold", "tests", "enabled", "coverage"}
 
 // opKeys are the keys of an operator mapping in a match block, besides the
 // test operators.
@@ -193,6 +193,8 @@ func (p *parser) rule(n *yaml.Node, i int) (Definition, error) {
 			var on bool
 			on, err = p.boolean(v, k.Value)
 			d.Off = !on
+		case "coverage":
+			d.Coverage, err = p.coverage(v, k.Value)
 		default:
 			err = p.errorf(k, k.Value, "unknown key (want one of %s)", strings.Join(ruleKeys, ", "))
 		}
@@ -217,6 +219,32 @@ func (p *parser) rule(n *yaml.Node, i int) (Definition, error) {
 		return d, err
 	}
 	return d, nil
+}
+
+// coverage parses the eventSources a rule declares it covers: values
+// listed in coverage.yaml, or "*" alone for every service.
+func (p *parser) coverage(n *yaml.Node, key string) ([]string, error) {
+	vals, err := p.strList(n, key)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := CoverageRows(); err != nil {
+		return nil, p.errorf(n, key, "cannot check the eventSources: %v", err)
+	}
+	for i, v := range vals {
+		kk, at := fmt.Sprintf("%s[%d]", key, i), n
+		if n.Kind == yaml.SequenceNode {
+			at = n.Content[i]
+		}
+		switch {
+		case v == "*" && len(vals) > 1:
+			return nil, p.errorf(at, kk, `"*" (every service) stands alone`)
+		case v == "*":
+		case !KnownEventSource(v):
+			return nil, p.errorf(at, kk, "%q is not an eventSource listed in detectors/rules/coverage.yaml (or \"*\" for every service)", v)
+		}
+	}
+	return vals, nil
 }
 
 func (p *parser) severityIf(n *yaml.Node, key string) ([]SeverityIf, error) {

@@ -50,6 +50,10 @@ type Definition struct {
 	// Off ships the rule turned off ("enabled: false"): it runs only when
 	// listed in Options.Enable.
 	Off bool
+	// Coverage, when set, names the eventSources whose calls the rule
+	// watches, for a rule whose match names none (["*"]: every service).
+	// It feeds COVERAGE.md only; matching ignores it.
+	Coverage []string
 
 	// Origin is "builtin", a file path, or "sigma"; File and Line locate
 	// the definition.
@@ -213,6 +217,19 @@ func (r *Rule) Matches(ev *sources.Event) bool {
 		return false
 	}
 	return r.match.eval(ev)
+}
+
+// Actions implements detectors.ActionScoped: the event names the rule can
+// fire on, or nil when it may fire on any (or compares names without
+// case).
+func (r *Rule) Actions() []string {
+	if r.pre == nil || r.pre.fold {
+		return nil
+	}
+	if len(r.pre.names) == 0 {
+		return []string{}
+	}
+	return r.pre.names
 }
 
 // Detect implements detectors.Detector. An event that does not match
