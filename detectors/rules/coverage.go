@@ -192,6 +192,7 @@ func CoverageOf(d Definition, rows []CoverageRow) RuleCoverage {
 		}
 	}
 	scs := scopesOf(d.Match)
+	declared := false
 	if len(d.Coverage) > 0 {
 		var actions valueSet
 		for i, s := range scs {
@@ -211,6 +212,7 @@ func CoverageOf(d Definition, rows []CoverageRow) RuleCoverage {
 			return rc
 		}
 		scs = []scope{{services: valueSet{set: d.Coverage, on: true}, actions: actions}}
+		declared = true
 	}
 	inRow := map[string]bool{}
 	unlisted := map[string]bool{}
@@ -220,6 +222,16 @@ func CoverageOf(d Definition, rows []CoverageRow) RuleCoverage {
 			continue
 		}
 		for _, src := range expandSources(s.services.set, rows, unlisted) {
+			if declared && !s.actions.on {
+				// A declared eventSource without event names is the
+				// row that lists it, not the rows sharing it.
+				for _, r := range rows {
+					if hasString(r.Sources, src) {
+						inRow[r.Name] = true
+					}
+				}
+				continue
+			}
 			for _, name := range rowsFor(src, s.actions, rows) {
 				inRow[name] = true
 			}
