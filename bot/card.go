@@ -46,6 +46,11 @@ type Card struct {
 	// Event locates the raw event behind the alert, for adapters that link
 	// to it with EventURL.
 	Event EventRef
+	// Actors are the chat identities that Status and Tasks name on
+	// purpose (who changed the alert last, the tasks' assignees); see
+	// Reply.Actors. Every other text comes from log events or users and is
+	// shown literally.
+	Actors []string
 }
 
 // EventRef locates a raw event in the cloud console.
@@ -109,27 +114,51 @@ func CardFor(a workflows.Alert) Card {
 		Recommendation: f.Recommendation,
 		Count:          a.Count,
 	}
-	who := f.Principal.Name
-	if who == "" {
-		who = "an unknown principal"
-	}
-	c.Summary = fmt.Sprintf("%s called %s in account %s (%s) at %s", who, orDash(f.Action), orDash(f.Account), orDash(f.Region), f.Time.UTC().Format("2006-01-02 15:04:05 UTC"))
 	add := func(label, value string) {
 		if value != "" {
 			c.Fields = append(c.Fields, Field{label, value})
 		}
 	}
+	// A finding about no event in particular (a log source gone silent)
+	// has no caller or action to name: its card says what was checked.
+	nonEvent := f.Action == "" && f.Principal.Name == "" && f.Principal.ARN == ""
+	if nonEvent {
+		scope := []string{}
+		for _, kv := range [][2]string{{"source", f.Source}, {"account", f.Account}, {"region", f.Region}} {
+			if kv[1] != "" {
+				scope = append(scope, kv[0]+" "+kv[1])
+			}
+		}
+		where := "all sources"
+		if len(scope) > 0 {
+			where = strings.Join(scope, ", ")
+		}
+		c.Summary = fmt.Sprintf("Checked %s at %s", where, f.Time.UTC().Format("2006-01-02 15:04:05 UTC"))
+	} else {
+		who := f.Principal.Name
+		if who == "" {
+			who = "an unknown principal"
+		}
+		c.Summary = fmt.Sprintf("%s called %s in account %s (%s) at %s", who, orDash(f.Action), orDash(f.Account), orDash(f.Region), f.Time.UTC().Format("2006-01-02 15:04:05 UTC"))
+	}
 	add("Alert", a.ID)
 	add("Rule", f.RuleID)
 	add("Principal", firstNonEmpty(f.Principal.ARN, f.Principal.Name))
-	add("Action", strings.TrimSuffix(f.Service, ".amazonaws.com")+":"+f.Action)
+	if f.Action != "" {
+		add("Action", strings.TrimSuffix(f.Service, ".amazonaws.com")+":"+f.Action)
+	}
+	if nonEvent {
+		add("Source", f.Source)
+	}
 	add("Account", f.Account)
 	add("Region", f.Region)
 	add("Source IP", f.SourceIP)
 	add("User agent", truncate(f.UserAgent, 120))
 	add("Error", f.ErrorCode)
 	add("ATT&CK", f.Technique)
-	add("Events", fmt.Sprint(max(f.EventCount, 1)))
+	if !nonEvent || f.EventCount > 0 {
+		add("Events", fmt.Sprint(max(f.EventCount, 1)))
+	}
 	if a.Count > 1 {
 		add("Similar findings", fmt.Sprintf("%d (last %s)", a.Count, a.LastSeen.UTC().Format(time.RFC3339)))
 	}
@@ -137,6 +166,9 @@ func CardFor(a workflows.Alert) Card {
 		add("Event ID", f.EventIDs[0])
 	}
 	c.Status = StatusLine(a)
+	if a.LastActor != "" {
+		c.Actors = []string{a.LastActor}
+	}
 	c.Buttons = ButtonsFor(a)
 	c.Event = EventRef{Source: f.Source, Account: f.Account, Region: f.Region}
 	if len(f.EventIDs) > 0 {
@@ -148,7 +180,11 @@ func CardFor(a workflows.Alert) Card {
 // WithTasks adds one summary line per task to the card.
 func (c Card) WithTasks(tasks []workflows.Task, now time.Time) Card {
 	c.Tasks = nil
+	c.Actors = append([]string(nil), c.Actors...)
 	for _, t := range tasks {
+		if t.Assignee != "" {
+			c.Actors = append(c.Actors, t.Assignee)
+		}
 		line := fmt.Sprintf("%s %s: %s", t.ID, t.Status, t.Title)
 		if t.Assignee != "" {
 			line += ", assigned to " + t.Assignee

@@ -7,7 +7,6 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/trailhound/trailhound/configs"
 	"github.com/trailhound/trailhound/detectors"
 	"github.com/trailhound/trailhound/workflows"
 )
@@ -200,12 +199,12 @@ func ParseCommand(text string) (Command, error) {
 		if i == 0 || i >= len(args) {
 			return c, bad("give what to silence and a duration")
 		}
-		d, err := configs.ParseDuration(args[i])
+		d, err := ParseDuration(args[i])
+		if errors.Is(err, ErrDurationTooLong) || err == nil && d > workflows.MaxSilence {
+			return c, bad("a silence lasts at most %d days", int(workflows.MaxSilence.Hours()/24))
+		}
 		if err != nil || d <= 0 {
 			return c, bad("%q is not a duration like 2h or 7d", truncate(args[i], 32))
-		}
-		if d > workflows.MaxSilence {
-			return c, bad("a silence lasts at most %d days", int(workflows.MaxSilence.Hours()/24))
 		}
 		c.Duration = d
 		c.Reason = strings.Join(args[i+1:], " ")
@@ -238,12 +237,12 @@ func parseFilters(c *Command, args []string, digest bool, bad func(string, ...an
 		}
 		switch key {
 		case "since", "last":
-			d, err := configs.ParseDuration(val)
+			d, err := ParseDuration(val)
+			if errors.Is(err, ErrDurationTooLong) || err == nil && d > 366*24*time.Hour {
+				return bad("since is at most 366d")
+			}
 			if err != nil || d <= 0 {
 				return bad("%q is not a duration like 24h or 7d", truncate(val, 32))
-			}
-			if d > 366*24*time.Hour {
-				return bad("since is at most 366d")
 			}
 			c.Since = d
 		case "severity", "sev":

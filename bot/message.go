@@ -19,6 +19,10 @@ type Message struct {
 	AlertID string
 	// Mentions are ids to mention at the top.
 	Mentions []string
+	// Actors are the chat identities Text names on purpose (see
+	// Reply.Actors); notifications name none: their text quotes log
+	// events and users, and is shown literally.
+	Actors []string
 	// Attachment is an optional file.
 	Attachment *workflows.Attachment
 	// InThread posts the message as a reply in the alert's thread.
@@ -32,15 +36,22 @@ type Message struct {
 func MessageFor(n workflows.Notification) Message {
 	m := Message{AlertID: n.Alert.ID, Mentions: n.Mentions, Attachment: n.Attachment}
 	switch n.Kind {
-	case workflows.NotifyNew, workflows.NotifyEscalate:
+	case workflows.NotifyEscalate:
+		if n.Ref.MessageID == "" {
+			c := CardFor(n.Alert)
+			m.Card = &c
+		} else {
+			// The alert has as many cards as it may: the escalation is a
+			// reply in the thread of one of them.
+			m.InThread = true
+		}
+		m.Text = fmt.Sprintf("Escalated: `%s` is not acknowledged yet (level %d).", n.Alert.ID, n.Alert.EscalationLevel)
+		if n.Text != "" {
+			m.Text = n.Text
+		}
+	case workflows.NotifyNew:
 		c := CardFor(n.Alert)
 		m.Card = &c
-		if n.Kind == workflows.NotifyEscalate {
-			m.Text = fmt.Sprintf("Escalated: `%s` is not acknowledged yet (level %d).", n.Alert.ID, n.Alert.EscalationLevel)
-			if n.Text != "" {
-				m.Text = n.Text
-			}
-		}
 	case workflows.NotifyUpdate:
 		c := CardFor(n.Alert)
 		m.Card = &c

@@ -31,6 +31,11 @@ type Reply struct {
 	// Alert is the alert the request changed, if any, so the adapter can
 	// redraw its message at once.
 	Alert *workflows.Alert
+	// Actors are the chat identities ("slack:U123", "discord:456") that
+	// Text names on purpose: the person who acted, a task's assignee.
+	// Platforms may show exactly these as mentions; everything else in
+	// Text, which quotes users and log events, is shown literally.
+	Actors []string
 }
 
 // Service carries out chat commands and card actions against the workflow
@@ -166,20 +171,20 @@ func (s *Service) run(ctx context.Context, id Identity, role Role, c Command) (R
 		if err != nil {
 			return Reply{}, err
 		}
-		return Reply{Ephemeral: true, Text: TasksText(tasks, c.Scope, now)}, nil
+		return Reply{Ephemeral: true, Text: TasksText(tasks, c.Scope, now), Actors: assignees(tasks)}, nil
 	case "task":
 		if c.TaskStatus == "" {
 			t, err := s.Store.GetTask(c.ID)
 			if err != nil {
 				return Reply{}, err
 			}
-			return Reply{Ephemeral: true, Text: TasksText([]workflows.Task{t}, "", now)}, nil
+			return Reply{Ephemeral: true, Text: TasksText([]workflows.Task{t}, "", now), Actors: assignees([]workflows.Task{t})}, nil
 		}
 		t, err := s.Store.SetTaskStatus(c.ID, c.TaskStatus, id.Actor(), c.Reason)
 		if err != nil {
 			return Reply{}, err
 		}
-		return Reply{Text: fmt.Sprintf("%s set task `%s` to %s.", id.Mention(), t.ID, t.Status)}, nil
+		return Reply{Text: fmt.Sprintf("%s set task `%s` to %s.", id.Actor(), t.ID, t.Status), Actors: []string{id.Actor()}}, nil
 	case "silence":
 		want := workflows.Silence{RuleID: c.RuleID, Principal: c.Principal, Account: c.Account, Reason: c.Reason}
 		if c.ID != "" {
@@ -196,13 +201,13 @@ func (s *Service) run(ctx context.Context, id Identity, role Role, c Command) (R
 		if err != nil {
 			return Reply{}, err
 		}
-		return Reply{Text: fmt.Sprintf("%s silenced %s until %s (`%s`). New alerts it matches are stored but not posted.", id.Mention(), describeSilence(sl, c.ID), sl.ExpiresAt.Format("2006-01-02 15:04 UTC"), sl.ID)}, nil
+		return Reply{Text: fmt.Sprintf("%s silenced %s until %s (`%s`). New alerts it matches are stored but not posted.", id.Actor(), describeSilence(sl, c.ID), sl.ExpiresAt.Format("2006-01-02 15:04 UTC"), sl.ID), Actors: []string{id.Actor()}}, nil
 	case "unsilence":
 		sl, err := s.Store.ExpireSilence(c.ID, id.Actor())
 		if err != nil {
 			return Reply{}, err
 		}
-		return Reply{Text: fmt.Sprintf("%s ended silence `%s`.", id.Mention(), sl.ID)}, nil
+		return Reply{Text: fmt.Sprintf("%s ended silence `%s`.", id.Actor(), sl.ID), Actors: []string{id.Actor()}}, nil
 	case "silences":
 		sls, err := s.Store.Silences(now)
 		if err != nil {
@@ -267,12 +272,13 @@ func (s *Service) do(_ context.Context, id Identity, role Role, op Op, alertID s
 			return s.failure(id, string(op), err)
 		}
 		text := fmt.Sprintf("Thank you for confirming. `%s` is now %s.", a.ID, StatusLine(a))
+		actors := []string{a.LastActor}
 		if op == OpNotMine {
 			text = fmt.Sprintf("Thank you. The security team has been alerted about `%s`. Do not use the affected credentials until they contact you.", a.ID)
 		}
 		// No Alert: the question is a direct message, not the alert's
 		// card; the outbox redraws the alert's own messages.
-		return Reply{Ephemeral: true, Text: text}
+		return Reply{Ephemeral: true, Text: text, Actors: actors}
 	}
 	if op == OpTask {
 		in := o.Task
@@ -285,14 +291,14 @@ func (s *Service) do(_ context.Context, id Identity, role Role, op Op, alertID s
 		if err != nil {
 			return s.failure(id, string(op), err)
 		}
-		text := fmt.Sprintf("%s opened task `%s` for `%s`", id.Mention(), t.ID, alertID)
+		text := fmt.Sprintf("%s opened task `%s` for `%s`", id.Actor(), t.ID, alertID)
 		if t.Assignee != "" {
 			text += ", assigned to " + t.Assignee
 		}
 		if !t.Due.IsZero() {
 			text += ", due " + t.Due.Format("2006-01-02")
 		}
-		return Reply{Text: text + ".", Alert: &a}
+		return Reply{Text: text + ".", Alert: &a, Actors: []string{id.Actor(), t.Assignee}}
 	}
 	ch := workflows.Change{AlertID: alertID, Action: workflowAction[op], Actor: id.Actor(), Note: o.Note}
 	if op == OpSuppress {
@@ -303,10 +309,19 @@ func (s *Service) do(_ context.Context, id Identity, role Role, op Op, alertID s
 		ch.Until = s.now().Add(d)
 	}
 	a, err := s.Store.Apply(ch)
+	if errors.Is(err, workflows.ErrInvalidTransition) {
+		// A repeat (escalating past the last level, acknowledging twice)
+		// or an impossible change: nothing is applied, the card is not
+		// redrawn, and the attempt is in the audit log.
+		note := buttons[op].Label + ": " + userError(err)
+		if aerr := s.Store.Audit(workflows.AuditEntry{Actor: id.Actor(), AlertID: alertID, Action: "refused", Note: note}); aerr != nil {
+			s.log().Error("audit refused change", "actor", id.Actor(), "alert", alertID, "err", aerr)
+		}
+	}
 	if err != nil {
 		return s.failure(id, string(op), err)
 	}
-	return Reply{Ephemeral: true, Text: fmt.Sprintf("`%s` is now %s.", a.ID, StatusLine(a)), Alert: &a}
+	return Reply{Ephemeral: true, Text: fmt.Sprintf("`%s` is now %s.", a.ID, StatusLine(a)), Alert: &a, Actors: []string{a.LastActor}}
 }
 
 // FindingsText lists alerts one per line.
@@ -349,6 +364,17 @@ func TasksText(tasks []workflows.Task, scope string, now time.Time) string {
 		b.WriteString("\n")
 	}
 	return b.String()
+}
+
+// assignees lists the tasks' assignees, for Reply.Actors.
+func assignees(tasks []workflows.Task) []string {
+	var out []string
+	for _, t := range tasks {
+		if t.Assignee != "" {
+			out = append(out, t.Assignee)
+		}
+	}
+	return out
 }
 
 // describeSilence names what a silence matches: "rule `x`, principal

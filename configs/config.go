@@ -27,8 +27,10 @@ const DemoName = "embedded:configs/demo.yaml"
 
 // Config is the whole configuration.
 type Config struct {
-	// DataDir holds the bbolt database; relative paths are relative to the
-	// working directory.
+	// DataDir holds the bbolt database. Load makes a relative path
+	// relative to the config file's directory, as source paths are; the
+	// embedded demo's directory is the working directory.
+	// TRAILHOUND_DATA_DIR overrides it (relative to the working directory).
 	DataDir string `yaml:"data_dir"`
 	// Log configures structured logging.
 	Log LogConfig `yaml:"log"`
@@ -49,19 +51,34 @@ type Config struct {
 
 	// File is the path the config was read from, or DemoName.
 	File string `yaml:"-"`
-	// Dir is the directory relative paths in source options resolve
-	// against.
+	// Dir is the directory relative paths (data_dir, source options)
+	// resolve against: the config file's, or "." for the embedded demo.
 	Dir string `yaml:"-"`
 	// FS is set when the config is the embedded default: file sources then
 	// read the bundled samples from it.
 	FS fs.FS `yaml:"-"`
 }
 
-// HTTPConfig configures `trailhound run`'s HTTP listener: Slack and
-// Discord interaction endpoints, /healthz, /readyz and /metrics.
+// HTTPConfig configures `trailhound run`'s HTTP listeners: the chat
+// listener (Slack and Discord interaction endpoints, reachable from the
+// internet) and the admin listener (/metrics, /healthz, /readyz, on
+// loopback). http.go holds its defaults and checks.
 type HTTPConfig struct {
-	// Listen is the address, e.g. ":8080"; empty turns the listener off.
+	// Listen is the chat listener's address, e.g. ":8080"; empty turns it
+	// off.
 	Listen string `yaml:"listen"`
+	// AdminListen is the admin listener's address, DefaultAdminListen when
+	// empty; "off" turns it off.
+	AdminListen string `yaml:"admin_listen"`
+	// ReadHeaderTimeout, ReadTimeout, WriteTimeout and IdleTimeout bound
+	// how long the chat listener waits on a slow or idle client.
+	ReadHeaderTimeout Duration `yaml:"read_header_timeout"`
+	ReadTimeout       Duration `yaml:"read_timeout"`
+	WriteTimeout      Duration `yaml:"write_timeout"`
+	IdleTimeout       Duration `yaml:"idle_timeout"`
+	// MaxUnverified caps the chat requests being received and verified at
+	// once; more are answered 503 at once.
+	MaxUnverified int `yaml:"max_unverified"`
 }
 
 // LogConfig configures logging.
@@ -129,6 +146,9 @@ func Load(path string) (*Config, error) {
 		return nil, err
 	}
 	cfg.Dir = filepath.Dir(path)
+	if !filepath.IsAbs(cfg.DataDir) {
+		cfg.DataDir = filepath.Join(cfg.Dir, cfg.DataDir)
+	}
 	cfg.overrideFromEnv()
 	return cfg, nil
 }
@@ -166,13 +186,28 @@ func Parse(b []byte, file string, lookup func(string) (string, bool)) (*Config, 
 	if doc.Kind != yaml.MappingNode {
 		return nil, &Error{File: file, Line: doc.Line, Msg: "config must be a mapping of keys to values"}
 	}
-	if err := expandEnv(file, doc, lookup); err != nil {
+	// The chat sections are expanded on their own: a variable they name
+	// that is unset is an error only for the commands that talk to chat
+	// (when the section is decoded), so `findings` or `sources` run
+	// without the chat secrets in their environment.
+	chat := map[string]error{}
+	done := map[*yaml.Node]bool{}
+	for _, kind := range []string{"slack", "discord"} {
+		if n := findKey(doc, "notify", kind); n != nil {
+			if err := expandEnv(file, n, lookup, nil); err != nil {
+				chat[kind] = err
+			}
+			done[n] = true
+		}
+	}
+	if err := expandEnv(file, doc, lookup, done); err != nil {
 		return nil, err
 	}
 	cfg := &Config{}
 	if err := decodeStrict(file, "", doc, cfg); err != nil {
 		return nil, err
 	}
+	cfg.Notify.Slack.err, cfg.Notify.Discord.err = chat["slack"], chat["discord"]
 	cfg.File = file
 	cfg.applyDefaults()
 	if err := cfg.validate(doc); err != nil {
@@ -197,11 +232,32 @@ func (c *Config) applyDefaults() {
 	if c.Dispatch == "" {
 		c.Dispatch = "@every 30s"
 	}
+	c.HTTP.applyDefaults()
 	for i := range c.Sources {
 		if c.Sources[i].Schedule == "" {
 			c.Sources[i].Schedule = "@every 5m"
 		}
 	}
+}
+
+// findKey returns the value of a key path of mappings, or nil.
+func findKey(n *yaml.Node, keys ...string) *yaml.Node {
+	for _, k := range keys {
+		if n.Kind != yaml.MappingNode {
+			return nil
+		}
+		var next *yaml.Node
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == k {
+				next = n.Content[i+1]
+			}
+		}
+		if next == nil {
+			return nil
+		}
+		n = next
+	}
+	return n
 }
 
 // find returns the node of a dotted key path, for error lines.
@@ -259,6 +315,9 @@ func (c *Config) validate(doc *yaml.Node) error {
 	}
 	if _, err := ParseSchedule(c.Dispatch); err != nil {
 		return errAt("dispatch_schedule", []any{"dispatch_schedule"}, "invalid schedule: %v", err)
+	}
+	if err := c.HTTP.validate(errAt); err != nil {
+		return err
 	}
 	names := map[string]bool{}
 	for i, s := range c.Sources {

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"gopkg.in/yaml.v3"
 )
 
 func TestBadConfigs(t *testing.T) {
@@ -14,7 +16,7 @@ func TestBadConfigs(t *testing.T) {
 		want string
 	}{
 		{"unknown-key.yaml", `unknown-key.yaml:5: sources[0].shedule: unknown key (did you mean "schedule"?)`},
-		{"wrong-type.yaml", `wrong-type.yaml:3: log.level: cannot unmarshal !!seq into string`},
+		{"wrong-type.yaml", `wrong-type.yaml:3: log.level: want a string, got a list`},
 		{"bad-level.yaml", `bad-level.yaml:2: log.level: must be debug, info, warn or error, not "loud"`},
 		{"missing-env.yaml", `missing-env.yaml:3: environment variable TRAILHOUND_TEST_UNSET_VAR is not set`},
 		{"duplicate-source.yaml", `duplicate-source.yaml:4: sources[1].name: duplicate source name "a"`},
@@ -170,5 +172,130 @@ func TestSecrets(t *testing.T) {
 	sec, o = parse("    token_file: " + filepath.Join(dir, "nope") + "\n")
 	if _, err = ResolveSecret(sec, "token", o.Token, o.TokenFile, false); err == nil || !strings.Contains(err.Error(), "notify.slack.token_file: read secret file") {
 		t.Fatalf("missing file: %v", err)
+	}
+}
+
+// TestDataDirRelativeToConfig: a relative data_dir is relative to the
+// config file, as source paths are, whatever the working directory; the
+// embedded demo keeps ./trailhound-data in the working directory.
+func TestDataDirRelativeToConfig(t *testing.T) {
+	t.Setenv(DataDirEnv, "")
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	t.Chdir(t.TempDir())
+	tests := []struct {
+		name, file, want string
+	}{
+		{"relative", write("rel.yaml", "data_dir: ./state\n"), filepath.Join(dir, "state")},
+		{"default", write("default.yaml", "log: {level: info}\n"), filepath.Join(dir, "trailhound-data")},
+		{"absolute", write("abs.yaml", "data_dir: /var/lib/trailhound\n"), "/var/lib/trailhound"},
+		{"demo", "", "./trailhound-data"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := Load(tc.file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.DataDir != tc.want {
+				t.Fatalf("data_dir=%q, want %q", cfg.DataDir, tc.want)
+			}
+		})
+	}
+	// The environment variable, for containers and systemd, wins as given.
+	t.Setenv(DataDirEnv, "/srv/th")
+	if cfg, err := Load(filepath.Join(dir, "rel.yaml")); err != nil || cfg.DataDir != "/srv/th" {
+		t.Fatalf("with %s: data_dir=%q err=%v", DataDirEnv, cfg.DataDir, err)
+	}
+}
+
+// TestChatSecretsOnlyForChat: an unset variable in a chat section is an
+// error only when the section is decoded (by the commands that talk to
+// chat); anywhere else it stays an error at load.
+func TestChatSecretsOnlyForChat(t *testing.T) {
+	lookup := func(k string) (string, bool) {
+		if k == "SET" {
+			return "xoxb-1", true
+		}
+		return "", false
+	}
+	body := "notify:\n  slack:\n    bot_token: ${SET}\n    app_token: ${SLACK_APP_TOKEN_UNSET}\n  discord:\n    bot_token: ${SET}\n"
+	cfg, err := Parse([]byte(body), "c.yaml", lookup)
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	var slack struct {
+		BotToken string `yaml:"bot_token"`
+		AppToken string `yaml:"app_token"`
+	}
+	err = cfg.Notify.Slack.Decode(&slack)
+	if err == nil || err.Error() != "c.yaml:4: environment variable SLACK_APP_TOKEN_UNSET is not set" {
+		t.Fatalf("slack Decode err=%v", err)
+	}
+	var discord struct {
+		BotToken string `yaml:"bot_token"`
+	}
+	if err := cfg.Notify.Discord.Decode(&discord); err != nil || discord.BotToken != "xoxb-1" {
+		t.Fatalf("discord Decode: %+v err=%v", discord, err)
+	}
+	_, err = Parse([]byte("data_dir: ${DATA_UNSET}\n"+body), "c.yaml", lookup)
+	if err == nil || !strings.Contains(err.Error(), "DATA_UNSET is not set") {
+		t.Fatalf("unset variable outside chat: err=%v", err)
+	}
+}
+
+// TestTypeErrorsInWords: a value of the wrong type is described in the
+// user's words, not Go's.
+func TestTypeErrorsInWords(t *testing.T) {
+	cfg, err := Load(filepath.Join("testdata", "bad", "paths-not-a-list.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var opts struct {
+		Paths  []string `yaml:"paths"`
+		Rescan bool     `yaml:"rescan"`
+	}
+	err = cfg.Sources[0].Options.Decode(&opts)
+	want := "paths-not-a-list.yaml:5: sources[0].options.paths: want a list of paths, got a string"
+	if err == nil || !strings.HasSuffix(err.Error(), want) {
+		t.Fatalf("err=%v, want %q", err, want)
+	}
+	tests := []struct {
+		yaml string
+		v    any
+		want string
+	}{
+		{"rescan: maybe", &opts, "k.rescan: want true or false, got a string"},
+		{"n: ten", &struct {
+			N int `yaml:"n"`
+		}{}, "k.n: want a whole number, got a string"},
+		{"d: 5 parsecs", &struct {
+			D time.Duration `yaml:"d"`
+		}{}, "k.d: want a duration like 90s, 10m or 2h, got a string"},
+		{"m: [1, 2]", &struct {
+			M map[string]string `yaml:"m"`
+		}{}, "k.m: want a mapping of keys to values, got a list"},
+		{"principal_terms: network", &struct {
+			T []string `yaml:"principal_terms"`
+		}{}, "k.principal_terms: want a list, each item a string, got a string"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.yaml, func(t *testing.T) {
+			var doc yaml.Node
+			if err := yaml.Unmarshal([]byte(tc.yaml), &doc); err != nil {
+				t.Fatal(err)
+			}
+			sec := Section{file: "t.yaml", path: "k", node: doc.Content[0]}
+			err := sec.Decode(tc.v)
+			if want := "t.yaml:1: " + tc.want; err == nil || err.Error() != want {
+				t.Fatalf("err=%v, want %q", err, want)
+			}
+		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -39,6 +40,9 @@ type Section struct {
 	file string
 	path string
 	node *yaml.Node
+	// err is a problem found while parsing that only matters to whoever
+	// decodes the section: an environment variable it names is unset.
+	err error
 }
 
 // IsZero reports whether the section was absent from the file.
@@ -79,6 +83,9 @@ func (s Section) Decode(v any) error {
 	if s.IsZero() {
 		return nil
 	}
+	if s.err != nil {
+		return s.err
+	}
 	return decodeStrict(s.file, s.path, s.node, v)
 }
 
@@ -98,13 +105,61 @@ func joinPath(base, key string) string {
 	return base + "." + key
 }
 
+// keyTracer, when set, is told every key a decoded section accepts.
+var keyTracer struct {
+	sync.Mutex
+	fn func(key string)
+}
+
+// TraceKeys calls fn with the dotted path of every key that a section
+// decoded from now on accepts, whether or not the file sets it (list
+// items as "[]", map entries as "*"), until stop is called. Tests use it
+// to check that configs/example.yaml documents every option.
+func TraceKeys(fn func(key string)) (stop func()) {
+	keyTracer.Lock()
+	keyTracer.fn = fn
+	keyTracer.Unlock()
+	return func() {
+		keyTracer.Lock()
+		keyTracer.fn = nil
+		keyTracer.Unlock()
+	}
+}
+
+// traceKeys reports the keys type t accepts under path.
+func traceKeys(path string, t reflect.Type, fn func(string), depth int) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if depth > 8 || t == sectionType || t == durationType || reflect.PointerTo(t).Implements(unmarshalType) {
+		return
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		for key, ft := range yamlFields(t) {
+			p := joinPath(path, key)
+			fn(p)
+			traceKeys(p, ft, fn, depth+1)
+		}
+	case reflect.Slice, reflect.Array:
+		traceKeys(path+"[]", t.Elem(), fn, depth+1)
+	case reflect.Map:
+		traceKeys(joinPath(path, "*"), t.Elem(), fn, depth+1)
+	}
+}
+
 // decodeStrict checks n against the shape of v, then decodes it.
 func decodeStrict(file, path string, n *yaml.Node, v any) error {
+	keyTracer.Lock()
+	if fn := keyTracer.fn; fn != nil {
+		traceKeys(segmentIndexRe.ReplaceAllString(path, "[]"), reflect.TypeOf(v), fn, 0)
+	}
+	keyTracer.Unlock()
 	if err := checkKeys(file, path, n, reflect.TypeOf(v)); err != nil {
 		return err
 	}
 	if err := n.Decode(v); err != nil {
-		return typeError(file, path, n, err)
+		return typeError(file, path, n, reflect.TypeOf(v), err)
 	}
 	fillSections(file, path, n, reflect.ValueOf(v))
 	return nil
@@ -112,17 +167,131 @@ func decodeStrict(file, path string, n *yaml.Node, v any) error {
 
 var lineRe = regexp.MustCompile(`line (\d+): (.*)`)
 
-// typeError turns yaml.v3's decode error into an Error with line and key.
-func typeError(file, path string, n *yaml.Node, err error) error {
+// typeError turns yaml.v3's decode error into an Error with line and key,
+// saying in words what the key wants and what it got.
+func typeError(file, path string, n *yaml.Node, t reflect.Type, err error) error {
 	msg := err.Error()
 	msg = strings.TrimPrefix(msg, "yaml: unmarshal errors:\n")
 	first := strings.TrimSpace(strings.SplitN(msg, "\n", 2)[0])
 	if m := lineRe.FindStringSubmatch(first); m != nil {
 		var line int
 		fmt.Sscan(m[1], &line)
-		return &Error{File: file, Line: line, Key: keyAtLine(path, n, line), Msg: m[2]}
+		key := keyAtLine(path, n, line)
+		text := m[2]
+		if u := unmarshalRe.FindStringSubmatch(text); u != nil && key != "" {
+			if ft := typeAt(t, strings.TrimPrefix(key, path)); ft != nil {
+				text = fmt.Sprintf("want %s, got %s", wantWords(ft, lastKey(key)), gotWords(u[1]))
+			}
+		}
+		return &Error{File: file, Line: line, Key: key, Msg: text}
 	}
 	return &Error{File: file, Line: n.Line, Key: path, Msg: first}
+}
+
+// unmarshalRe matches yaml.v3's type error: the YAML tag, then the Go
+// type.
+var unmarshalRe = regexp.MustCompile("^cannot unmarshal !!(\\w+)(?: `.*`)? into (.+)$")
+
+// segmentIndexRe matches the list indexes of a key path.
+var segmentIndexRe = regexp.MustCompile(`\[\d+\]`)
+
+// segmentRe splits a key path into keys and [index] parts.
+var segmentRe = regexp.MustCompile(`\[\d+\]|[^.\[\]]+`)
+
+// typeAt returns the Go type a relative key path (".a.b[0]") decodes into,
+// or nil when it cannot tell.
+func typeAt(t reflect.Type, rel string) reflect.Type {
+	for _, seg := range segmentRe.FindAllString(rel, -1) {
+		for t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		switch {
+		case strings.HasPrefix(seg, "["):
+			if t.Kind() != reflect.Slice && t.Kind() != reflect.Array {
+				return nil
+			}
+			t = t.Elem()
+		case t.Kind() == reflect.Struct:
+			ft, ok := yamlFields(t)[seg]
+			if !ok {
+				return nil
+			}
+			t = ft
+		case t.Kind() == reflect.Map:
+			t = t.Elem()
+		default:
+			return nil
+		}
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return t
+}
+
+// lastKey returns the last mapping key of a key path.
+func lastKey(path string) string {
+	segs := segmentRe.FindAllString(path, -1)
+	for i := len(segs) - 1; i >= 0; i-- {
+		if !strings.HasPrefix(segs[i], "[") {
+			return segs[i]
+		}
+	}
+	return ""
+}
+
+var durationType = reflect.TypeOf(time.Duration(0))
+
+// wantWords says in words what a value of type t looks like; key names
+// the list's items when it is a plain plural ("paths").
+func wantWords(t reflect.Type, key string) string {
+	switch {
+	case t == durationType:
+		return "a duration like 90s, 10m or 2h"
+	case t == sectionType:
+		return "a mapping of keys to values"
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return "a whole number"
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number of 0 or more"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		if key != "" && strings.HasSuffix(key, "s") && !strings.Contains(key, "_") {
+			return "a list of " + key
+		}
+		return "a list, each item " + wantWords(t.Elem(), "")
+	case reflect.Map, reflect.Struct:
+		return "a mapping of keys to values"
+	}
+	return "a " + t.String()
+}
+
+// gotWords names a YAML tag for a person.
+func gotWords(tag string) string {
+	switch tag {
+	case "str":
+		return "a string"
+	case "int", "float":
+		return "a number"
+	case "bool":
+		return "true or false"
+	case "seq":
+		return "a list"
+	case "map":
+		return "a mapping"
+	case "null":
+		return "nothing"
+	case "timestamp":
+		return "a date"
+	}
+	return "a " + tag
 }
 
 // keyAtLine finds the dotted path of the key on a line.
@@ -317,9 +486,13 @@ func fillSections(file, path string, n *yaml.Node, v reflect.Value) {
 
 var envRe = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
 
-// expandEnv replaces ${VAR} and ${VAR:-default} in every scalar value.
-// An unset variable without a default is an error naming it and the line.
-func expandEnv(file string, n *yaml.Node, lookup func(string) (string, bool)) error {
+// expandEnv replaces ${VAR} and ${VAR:-default} in every scalar value,
+// leaving out the subtrees in skip (already expanded). An unset variable
+// without a default is an error naming it and the line.
+func expandEnv(file string, n *yaml.Node, lookup func(string) (string, bool), skip map[*yaml.Node]bool) error {
+	if skip[n] {
+		return nil
+	}
 	if n.Kind == yaml.ScalarNode && strings.Contains(n.Value, "${") {
 		var missing string
 		n.Value = envRe.ReplaceAllStringFunc(n.Value, func(m string) string {
@@ -340,7 +513,7 @@ func expandEnv(file string, n *yaml.Node, lookup func(string) (string, bool)) er
 		}
 	}
 	for _, c := range n.Content {
-		if err := expandEnv(file, c, lookup); err != nil {
+		if err := expandEnv(file, c, lookup, skip); err != nil {
 			return err
 		}
 	}

@@ -49,7 +49,14 @@ type Config struct {
 	// TickSchedule is when `trailhound run` checks escalation timers,
 	// reminders, digests and the webhook queue.
 	TickSchedule string
+	// MaxCardCopies bounds the cards one alert has on one chat platform
+	// (the first post and escalation copies); an escalation beyond it is a
+	// reply in the alert's thread instead of another card.
+	MaxCardCopies int
 }
+
+// DefaultMaxCardCopies is the default of MaxCardCopies.
+const DefaultMaxCardCopies = 3
 
 // Target is one place a notification goes.
 type Target struct {
@@ -422,6 +429,7 @@ func DefaultConfig() *Config {
 		},
 		Verifications: BuiltinVerifications(),
 		TickSchedule:  "@every 1m",
+		MaxCardCopies: DefaultMaxCardCopies,
 	}
 }
 
@@ -486,6 +494,9 @@ type yamlConfig struct {
 	Digests      []configs.Section       `yaml:"digests"`
 	Verification configs.Section         `yaml:"verification"`
 	TickSchedule string                  `yaml:"tick_schedule"`
+
+	// MaxCardCopies bounds the cards of one alert per chat platform.
+	MaxCardCopies *int `yaml:"max_card_copies"`
 }
 
 // GroupField is a finding field name accepted by group_by.
@@ -590,6 +601,12 @@ func LoadConfig(sec configs.Section, notifiers []string) (*Config, error) {
 			return nil, sec.Errorf("tick_schedule", "invalid schedule %q: %v", y.TickSchedule, err)
 		}
 		c.TickSchedule = y.TickSchedule
+	}
+	if y.MaxCardCopies != nil {
+		if *y.MaxCardCopies < 1 || *y.MaxCardCopies > 20 {
+			return nil, sec.Errorf("max_card_copies", "must be between 1 and 20, not %d", *y.MaxCardCopies)
+		}
+		c.MaxCardCopies = *y.MaxCardCopies
 	}
 	if err := l.escalation(c, y.Escalation); err != nil {
 		return nil, err

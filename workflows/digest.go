@@ -1,11 +1,14 @@
 package workflows
 
 import (
+	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"math"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -60,7 +63,9 @@ type Digest struct {
 	// Silences are active at Until.
 	Silences []Silence       `json:"silences"`
 	Sources  []SourceSummary `json:"sources"`
-	// Days counts findings per UTC day and severity, for the chart.
+	// Days are the days of the period, plus the days outside it on which
+	// findings stored in the period happened (a backfill), in order, for
+	// the chart.
 	Days []DayCount `json:"days"`
 }
 
@@ -155,10 +160,27 @@ type SourceSummary struct {
 	Malformed   int64     `json:"malformed"`
 }
 
-// DayCount is one UTC day's findings by severity (index = severity).
+// DayCount is one UTC day of a digest. Findings are counted on the day
+// their event happened; the other counts on the day the bot did the work.
 type DayCount struct {
-	Day      time.Time                   `json:"day"`
+	Day time.Time `json:"day"`
+	// Findings counts, by severity (index = severity), the findings
+	// stored in the period whose events happened that day.
 	Findings [detectors.Critical + 1]int `json:"findings"`
+	// Stored counts the findings stored that day, whenever their events
+	// happened: it differs from Total when logs arrive late or are read
+	// long after (a backfill).
+	Stored int `json:"stored"`
+	// Opened and Closed count alerts raised and resolved that day.
+	Opened int `json:"opened"`
+	Closed int `json:"closed"`
+	// Acknowledge and Resolve measure the alerts acknowledged (resolved)
+	// that day, from when each was raised.
+	Acknowledge Durations `json:"time_to_acknowledge"`
+	Resolve     Durations `json:"time_to_resolve"`
+	// InPeriod is false for days outside the period, listed only for
+	// their findings' events.
+	InPeriod bool `json:"in_period"`
 }
 
 // Total is the day's findings of every severity.
@@ -219,7 +241,34 @@ func buildDigest(tx *bolt.Tx, o DigestOptions) (Digest, error) {
 	}
 	var tta, ttr []time.Duration
 	var open []OpenAlert
+	first := since.Truncate(24 * time.Hour)
+	days := map[time.Time]*DayCount{}
+	dayOf := func(t time.Time) *DayCount {
+		k := t.UTC().Truncate(24 * time.Hour)
+		dc := days[k]
+		if dc == nil {
+			dc = &DayCount{Day: k}
+			days[k] = dc
+		}
+		return dc
+	}
+	for day := first; day.Before(until); day = day.Add(24 * time.Hour) {
+		dayOf(day).InPeriod = true
+	}
+	dayTTA, dayTTR := map[time.Time][]time.Duration{}, map[time.Time][]time.Duration{}
 	for _, a := range alerts {
+		if in(a.CreatedAt) {
+			dayOf(a.CreatedAt).Opened++
+		}
+		if in(a.AcknowledgedAt) {
+			k := dayOf(a.AcknowledgedAt).Day
+			dayTTA[k] = append(dayTTA[k], a.AcknowledgedAt.Sub(a.CreatedAt))
+		}
+		if a.State == StateResolved && in(a.ResolvedAt) {
+			dc := dayOf(a.ResolvedAt)
+			dc.Closed++
+			dayTTR[dc.Day] = append(dayTTR[dc.Day], a.ResolvedAt.Sub(a.CreatedAt))
+		}
 		if in(a.CreatedAt) {
 			d.NewAlerts++
 			sev[a.Severity].Alerts++
@@ -251,18 +300,17 @@ func buildDigest(tx *bolt.Tx, o DigestOptions) (Digest, error) {
 		if open[i].Age != open[j].Age {
 			return open[i].Age > open[j].Age
 		}
-		return open[i].ID < open[j].ID
+		return CompareIDs(open[i].ID, open[j].ID) < 0
 	})
 	d.OpenTotal = len(open)
 	d.Open = open[:min(len(open), top)]
 
-	// Findings per day come from the audit log: each "created" entry is one
-	// finding, each "grouped" entry adds the growth of the alert's count.
-	first := since.Truncate(24 * time.Hour)
-	for day := first; day.Before(until); day = day.Add(24 * time.Hour) {
-		d.Days = append(d.Days, DayCount{Day: day})
-	}
+	// The findings of the period come from the audit log: each "created"
+	// entry is one finding, each "grouped" entry adds the growth of the
+	// alert's count. They are stored on the audit entry's day; the day of
+	// their events comes from bucketFindingTimes.
 	counts := map[string]int{}
+	stored := map[string]int{} // alert id -> findings stored in the period
 	err = tx.Bucket(bucketAudit).ForEach(func(_, v []byte) error {
 		var e AuditEntry
 		if err := json.Unmarshal(v, &e); err != nil {
@@ -293,14 +341,43 @@ func buildDigest(tx *bolt.Tx, o DigestOptions) (Digest, error) {
 		d.Findings += delta
 		sev[a.Severity].Findings += delta
 		rule(a).Findings += delta
-		if i := int(e.Time.UTC().Sub(first) / (24 * time.Hour)); i >= 0 && i < len(d.Days) {
-			d.Days[i].Findings[a.Severity] += delta
-		}
+		dayOf(e.Time).Stored += delta
+		stored[a.ID] += delta
 		return nil
 	})
 	if err != nil {
 		return d, err
 	}
+	if b := tx.Bucket(bucketFindingTimes); b != nil {
+		c := b.Cursor()
+		end := u64(uint64(until.UnixNano()))
+		for k, v := c.Seek(u64(uint64(since.UnixNano()))); k != nil && bytes.Compare(k[:8], end) < 0; k, v = c.Next() {
+			var ft findingTime
+			if err := json.Unmarshal(v, &ft); err != nil {
+				return d, fmt.Errorf("workflows: finding time is corrupt: %w", err)
+			}
+			a := alerts[ft.AlertID]
+			if a == nil || stored[a.ID] <= 0 {
+				continue
+			}
+			stored[a.ID]--
+			dayOf(ft.Time).Findings[a.Severity]++
+		}
+	}
+	// Findings stored before event times were recorded: on the day of the
+	// alert's last event.
+	for id, n := range stored {
+		if a := alerts[id]; a != nil && n > 0 {
+			dayOf(a.LastSeen).Findings[a.Severity] += n
+		}
+	}
+	for k, dc := range days {
+		dc.Acknowledge, dc.Resolve = SummarizeDurations(dayTTA[k]), SummarizeDurations(dayTTR[k])
+		if dc.InPeriod || dc.Total() > 0 {
+			d.Days = append(d.Days, *dc)
+		}
+	}
+	sort.Slice(d.Days, func(i, j int) bool { return d.Days[i].Day.Before(d.Days[j].Day) })
 	for _, r := range rules {
 		d.ByRule = append(d.ByRule, *r)
 	}
@@ -337,7 +414,7 @@ func buildDigest(tx *bolt.Tx, o DigestOptions) (Digest, error) {
 			if !d.Overdue[i].Due.Equal(d.Overdue[j].Due) {
 				return d.Overdue[i].Due.Before(d.Overdue[j].Due)
 			}
-			return d.Overdue[i].ID < d.Overdue[j].ID
+			return CompareIDs(d.Overdue[i].ID, d.Overdue[j].ID) < 0
 		})
 	}
 	if d.Silences, err = silences(tx, until); err != nil {
@@ -349,6 +426,28 @@ func buildDigest(tx *bolt.Tx, o DigestOptions) (Digest, error) {
 	}
 	sort.Slice(d.Sources, func(i, j int) bool { return d.Sources[i].Source < d.Sources[j].Source })
 	return d, nil
+}
+
+// CompareIDs orders alert, task and silence ids as a person counts them:
+// by prefix, then by number, so TH-4 comes before TH-10. It returns -1, 0
+// or +1.
+func CompareIDs(a, b string) int {
+	pa, na, oka := splitID(a)
+	pb, nb, okb := splitID(b)
+	if !oka || !okb || pa != pb {
+		return strings.Compare(a, b)
+	}
+	return cmp.Compare(na, nb)
+}
+
+// splitID splits "TH-12" into "TH-" and 12.
+func splitID(id string) (prefix string, n uint64, ok bool) {
+	i := strings.LastIndexByte(id, '-')
+	if i < 0 {
+		return "", 0, false
+	}
+	n, err := strconv.ParseUint(id[i+1:], 10, 64)
+	return id[:i+1], n, err == nil
 }
 
 func summarizeSource(h sources.Health) SourceSummary {
@@ -404,12 +503,41 @@ func mdEscape(s string) string {
 	return strings.NewReplacer("|", "\\|", "\n", " ").Replace(s)
 }
 
+// outsidePeriod says how many findings stored in the period happened
+// on days outside it (late logs, a backfill), and on which days; empty
+// when none did.
+func (d *Digest) outsidePeriod() string {
+	n := 0
+	var first, last time.Time
+	for _, dc := range d.Days {
+		if dc.InPeriod || dc.Total() == 0 {
+			continue
+		}
+		n += dc.Total()
+		if first.IsZero() {
+			first = dc.Day
+		}
+		last = dc.Day
+	}
+	if n == 0 {
+		return ""
+	}
+	days := first.Format("2006-01-02")
+	if !last.Equal(first) {
+		days += " to " + last.Format("2006-01-02")
+	}
+	return fmt.Sprintf("%s of them happened outside the period (late logs or a backfill), %s", plural(n, "finding"), days)
+}
+
 // Markdown renders the digest as a Markdown document.
 func (d *Digest) Markdown() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# %s\n\n%s\n\n", d.title(), d.period())
 	fmt.Fprintf(&b, "## Summary\n\n")
 	fmt.Fprintf(&b, "- %s from %s (%d suppressed)\n", plural(d.NewAlerts, "new alert"), plural(d.Findings, "finding"), d.Suppressed)
+	if o := d.outsidePeriod(); o != "" {
+		fmt.Fprintf(&b, "- %s\n", o)
+	}
 	fmt.Fprintf(&b, "- %s still open, %s overdue\n", plural(d.OpenTotal, "alert"), plural(len(d.Overdue), "task"))
 	fmt.Fprintf(&b, "- Time to acknowledge: %s\n", durStat(d.Acknowledge))
 	fmt.Fprintf(&b, "- Time to resolve: %s\n\n", durStat(d.Resolve))
@@ -483,6 +611,9 @@ func (d *Digest) Text() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s, %s\n", d.title(), d.period())
 	fmt.Fprintf(&b, "• %s from %s (%d suppressed); %d still open; %s overdue\n", plural(d.NewAlerts, "new alert"), plural(d.Findings, "finding"), d.Suppressed, d.OpenTotal, plural(len(d.Overdue), "task"))
+	if o := d.outsidePeriod(); o != "" {
+		fmt.Fprintf(&b, "• %s\n", o)
+	}
 	var sevs []string
 	for _, s := range d.BySeverity {
 		if s.Alerts > 0 || s.Findings > 0 {
@@ -624,7 +755,7 @@ func (s *Store) queueDigest(tx *bolt.Tx, spec DigestSpec, now time.Time, health 
 	it := outboxItem{Kind: NotifyDigest, CreatedAt: now, Targets: spec.Targets, Text: d.Text(),
 		Key: "digest-" + spec.Name + "-" + due.Format("20060102T1504Z")}
 	if spec.Chart {
-		png, err := Chart(d.Days)
+		png, err := Chart(&d)
 		if err != nil {
 			return false, err
 		}

@@ -29,6 +29,44 @@ func (c *Config) nextLevel(a *Alert) (lv Level, level int, ok bool) {
 	return Level{}, 0, false
 }
 
+// refuseRepeat returns why a person's change would repeat what is already
+// done, or nil. Escalating past the policy's last level (or, without a
+// policy, escalating an alert already escalated once) and suppressing an
+// alert already suppressed change nothing worth a message: they are
+// refused, so one responder pressing Escalate 500 times posts at most one
+// card per level. The bot's own changes (timers, no answer to "was this
+// you?") follow the policy and are never refused here; transition refuses
+// the other repeats (acknowledging an acknowledged alert, ...).
+func (c *Config) refuseRepeat(a *Alert, ch Change, now time.Time) error {
+	if ch.Actor == SystemActor {
+		return nil
+	}
+	switch ch.Action {
+	case ActionEscalate:
+		if last := c.lastLevel(a); a.EscalationLevel >= last {
+			if p := c.Policies[a.EscalationPolicy]; p != nil && len(p.Levels) > 0 {
+				return fmt.Errorf("%w: it is already at the last level (%d) of escalation policy %s", ErrInvalidTransition, last, p.Name)
+			}
+			return fmt.Errorf("%w: it was already escalated, and no escalation policy has a further level", ErrInvalidTransition)
+		}
+	case ActionSuppress:
+		if a.State == StateSuppressed && a.SuppressedUntil.After(now) {
+			return fmt.Errorf("%w: it is already suppressed until %s (reopen it first to change that)", ErrInvalidTransition, a.SuppressedUntil.UTC().Format("2006-01-02 15:04 UTC"))
+		}
+	}
+	return nil
+}
+
+// lastLevel is the highest escalation level a person can raise an alert
+// to: the levels of its policy, or one (its own targets) without a policy.
+// repeat_last repeats the last level by timer only.
+func (c *Config) lastLevel(a *Alert) int {
+	if p := c.Policies[a.EscalationPolicy]; p != nil && len(p.Levels) > 0 {
+		return len(p.Levels)
+	}
+	return 1
+}
+
 // levelTargets returns where an alert escalated to level goes: the policy
 // level's targets, or the alert's own targets when the policy has no such
 // level.
@@ -302,6 +340,12 @@ func (s *Store) AnswerActor(alertID, actor string, mine bool) (Alert, error) {
 				if a, err = s.apply(tx, Change{AlertID: a.ID, Action: ActionReopen, Actor: actor, Note: note}, now); err != nil {
 					return err
 				}
+			}
+			if s.config().refuseRepeat(a, Change{Action: ActionEscalate, Actor: actor}, now) != nil {
+				// Already at the last level: the answer is recorded and
+				// shown on the card, without another page.
+				err = enqueue(tx, now, a.ID, NotifyUpdate)
+				break
 			}
 			a, err = s.apply(tx, Change{AlertID: a.ID, Action: ActionEscalate, Actor: actor, Note: note}, now)
 		}

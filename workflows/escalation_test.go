@@ -370,7 +370,13 @@ workflows:
 	}
 	slack := &funcNotifier{name: "slack"}
 	dispatch(t, s, slack)
-	if got := escalations(slack); len(got) != 3 || got[2] != "escalate@@UONCALL " {
+	// The alert's card, then two copies in the direct message: the third
+	// page is a reply under the copy there, mentioning the person.
+	got := escalations(slack)
+	if len(got) != 3 || got[1] != "escalate@@UONCALL " || got[2] != "escalate@ UONCALL" {
 		t.Fatalf("escalations=%v", got)
+	}
+	if ref := slack.got[len(slack.got)-1].Ref; ref.Channel != "D-UONCALL" {
+		t.Fatalf("third page replies under %+v, want the copy in the direct message", ref)
 	}
 }

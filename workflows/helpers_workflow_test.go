@@ -46,8 +46,10 @@ func (f *funcNotifier) Notify(_ context.Context, n Notification) (MessageRef, bo
 	if f.notify != nil {
 		return f.notify(n)
 	}
-	switch n.Kind {
-	case NotifyNew, NotifyEscalate:
+	switch {
+	case n.Kind == NotifyEscalate && n.Ref.MessageID != "":
+		// A reply in the thread of the alert's card.
+	case n.Kind == NotifyNew, n.Kind == NotifyEscalate:
 		ch := n.Channel
 		if ch == "" {
 			ch = "DEFAULT"

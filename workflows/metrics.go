@@ -72,7 +72,7 @@ func observePoll(res *Result, fetchErr error, took time.Duration, lag time.Durat
 	metricWarned.WithLabelValues(src).Add(float64(res.WarningCount))
 	metricPollSeconds.WithLabelValues(src).Observe(took.Seconds())
 	metricAlerts.WithLabelValues("new").Add(float64(len(res.Ingest.New)))
-	metricAlerts.WithLabelValues("grouped").Add(float64(len(res.Ingest.Grouped)))
+	metricAlerts.WithLabelValues("grouped").Add(float64(res.Ingest.Folded))
 	if fetchErr != nil {
 		metricPollErrors.WithLabelValues(src, sources.Classify(fetchErr).String()).Inc()
 		return

@@ -194,6 +194,10 @@ func (d *Dispatcher) Dispatch(ctx context.Context) (int, error) {
 	}
 	delivered := 0
 	now := d.Store.now()
+	// redrawn marks the messages an update redrew in this pass. Every item
+	// was read before the first redraw fetched its alert, so a later update
+	// of the same message would draw the same state again: it is dropped.
+	redrawn := map[string]bool{}
 	for _, it := range items {
 		if ctx.Err() != nil {
 			return delivered, ctx.Err()
@@ -219,8 +223,16 @@ func (d *Dispatcher) Dispatch(ctx context.Context) (int, error) {
 		for _, n := range d.Notifiers {
 			name := n.Name()
 			rb, _ := n.(RouteBlind)
-			for i, dl := range deliveries(&it, &alert, name, rb != nil && rb.RouteBlind()) {
+			for i, dl := range deliveries(&it, &alert, name, rb != nil && rb.RouteBlind(), d.Store.config().MaxCardCopies) {
 				if it.Delivered[dl.key] || it.Failed[dl.key] != "" {
+					continue
+				}
+				drawKey := it.AlertID + "|" + dl.key
+				if it.Kind == NotifyUpdate && dl.ref.MessageID != "" && redrawn[drawKey] {
+					if it.Delivered == nil {
+						it.Delivered = map[string]bool{}
+					}
+					it.Delivered[dl.key] = true
 					continue
 				}
 				note, err := d.notification(ctx, n, &it, &alert, dl, i)
@@ -245,6 +257,9 @@ func (d *Dispatcher) Dispatch(ctx context.Context) (int, error) {
 					continue
 				}
 				delivered++
+				if it.Kind == NotifyUpdate && dl.ref.MessageID != "" {
+					redrawn[drawKey] = true
+				}
 				metricNotified.WithLabelValues(name, string(note.Kind), "ok").Inc()
 				if it.Delivered == nil {
 					it.Delivered = map[string]bool{}
@@ -252,6 +267,8 @@ func (d *Dispatcher) Dispatch(ctx context.Context) (int, error) {
 				it.Delivered[dl.key] = true
 				if records(note.Kind) && it.AlertID != "" && got.MessageID != "" && got.MessageID != dl.ref.MessageID {
 					got.Notifier, got.Target = name, dl.target.dest()
+					// A card posted now shows the latest state too.
+					redrawn[alert.ID+"|"+name+"|m:"+got.MessageID] = true
 					if err := d.Store.recordMessage(alert.ID, dl.ref, got); err != nil {
 						return delivered, err
 					}
@@ -295,8 +312,12 @@ type delivery struct {
 
 // deliveries lists the posts an item makes on a notifier: one per target
 // meant for it, or for repeats and updates one per message the alert has
-// there. A route-blind notifier gets one of each, unaddressed.
-func deliveries(it *outboxItem, a *Alert, name string, blind bool) []delivery {
+// there. A route-blind notifier gets one of each, unaddressed. An
+// escalation to a new place posts another card while the alert has fewer
+// than maxCopies there; beyond that it replies in the thread of the
+// alert's first message instead, mentioning whom the card would have gone
+// to.
+func deliveries(it *outboxItem, a *Alert, name string, blind bool, maxCopies int) []delivery {
 	if blind {
 		if it.Kind == NotifyAskActor {
 			return nil
@@ -338,6 +359,7 @@ func deliveries(it *outboxItem, a *Alert, name string, blind bool) []delivery {
 		targets = a.Targets
 	}
 	seen := map[string]int{}
+	cards := 0 // escalation cards this item posts here
 	for _, t := range targets {
 		if !t.applies(name) {
 			continue
@@ -349,8 +371,25 @@ func deliveries(it *outboxItem, a *Alert, name string, blind bool) []delivery {
 		}
 		seen[t.dest()] = len(out)
 		dl := delivery{key: name + "|" + t.dest(), target: t}
-		if it.Kind == NotifyNew {
+		switch it.Kind {
+		case NotifyNew:
 			dl.ref, _ = a.messageFor(name, t)
+		case NotifyEscalate:
+			copies := a.MessagesOn(name)
+			if len(copies) == 0 || maxCopies <= 0 || len(copies)+cards < maxCopies {
+				cards++
+				break
+			}
+			// Beyond the bound: reply under the card already at this
+			// target, else under the first.
+			dl.ref = copies[0]
+			if m, ok := a.messageFor(name, t); ok {
+				dl.ref = m
+			}
+			if user := dl.target.DirectTo; user != "" && !strings.HasPrefix(user, "email:") {
+				dl.target.Mentions = append(dl.target.Mentions, strings.TrimPrefix(user, name+":"))
+			}
+			dl.target.DirectTo = ""
 		}
 		out = append(out, dl)
 	}

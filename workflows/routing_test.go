@@ -232,7 +232,9 @@ func TestRouteBlindGetsEverything(t *testing.T) {
 	if got, want := term.kinds(), []string{"new@", "update@", "escalate@"}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("terminal got %v, want %v", got, want)
 	}
-	if got, want := slack.kinds(), []string{"new@CINC", "new@CPROD", "ask_actor@@UALICE", "update@CINC", "update@CPROD", "escalate@CLEADS"}; !reflect.DeepEqual(got, want) {
+	// The cards posted in this dispatch already show the escalation: no
+	// redraw follows them.
+	if got, want := slack.kinds(), []string{"new@CINC", "new@CPROD", "ask_actor@@UALICE", "escalate@CLEADS"}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("slack got %v, want %v", got, want)
 	}
 }

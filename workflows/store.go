@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -23,7 +24,32 @@ var (
 	// bucketOpen indexes the ids of open alerts, for timers that run every
 	// minute.
 	bucketOpen = []byte("workflows.open-alerts")
+	// bucketFindingTimes keeps, for every finding stored, when it was
+	// stored (8-byte big-endian Unix nanoseconds, then its fingerprint)
+	// and its event time and alert, so that digests count findings per
+	// day of their events, not of the poll that read them.
+	bucketFindingTimes = []byte("workflows.finding-times")
 )
+
+// findingTime is the value of a bucketFindingTimes entry.
+type findingTime struct {
+	AlertID string    `json:"a"`
+	Time    time.Time `json:"t"`
+}
+
+// recordFindingTime notes when a finding of an alert happened, keyed by
+// when it was stored.
+func recordFindingTime(tx *bolt.Tx, now time.Time, f *detectors.Finding, alertID string) error {
+	b, err := tx.CreateBucketIfNotExists(bucketFindingTimes)
+	if err != nil {
+		return err
+	}
+	v, err := json.Marshal(findingTime{AlertID: alertID, Time: f.Time.UTC()})
+	if err != nil {
+		return err
+	}
+	return b.Put(append(u64(uint64(now.UnixNano())), f.Fingerprint...), v)
+}
 
 // DefaultGroupWindow is how long after its last finding an open alert still
 // absorbs similar findings.
@@ -98,6 +124,10 @@ type IngestResult struct {
 	New []Alert
 	// Grouped are existing alerts whose count grew.
 	Grouped []Alert
+	// Folded counts the findings that joined an alert instead of opening
+	// one: those in Grouped and those that joined an alert of New in the
+	// same batch.
+	Folded int
 	// Duplicates counts findings already stored before.
 	Duplicates int
 }
@@ -131,6 +161,7 @@ func (s *Store) Ingest(tx *bolt.Tx, findings []detectors.Finding) (IngestResult,
 	}
 	touched := map[string]int{}       // alert id -> index in res.Grouped
 	rerouted := map[string][]Target{} // alert id -> targets added by a severity rise
+	grewNew := map[string]int{}       // alert id of res.New -> its count, once it grew
 	for _, f := range findings {
 		if f.Fingerprint == "" || f.GroupKey == "" {
 			return res, fmt.Errorf("workflows: finding of rule %q has no fingerprint or group key", f.RuleID)
@@ -149,9 +180,8 @@ func (s *Store) Ingest(tx *bolt.Tx, findings []detectors.Finding) (IngestResult,
 			}
 			if a.State != StateResolved && absDuration(f.Time.Sub(a.LastSeen)) <= window {
 				a.Count++
-				if f.Time.After(a.LastSeen) {
-					a.LastSeen = f.Time
-				}
+				res.Folded++
+				fold(a, &f)
 				if f.Severity > a.Severity {
 					a.Severity = f.Severity
 					// A more severe alert may match more routes.
@@ -180,6 +210,9 @@ func (s *Store) Ingest(tx *bolt.Tx, findings []detectors.Finding) (IngestResult,
 				if err := fps.Put([]byte(f.Fingerprint), []byte(a.ID)); err != nil {
 					return res, err
 				}
+				if err := recordFindingTime(tx, now, &f, a.ID); err != nil {
+					return res, err
+				}
 				if i, ok := touched[a.ID]; ok {
 					res.Grouped[i] = *a
 				} else if !isNew(res.New, a.ID) {
@@ -187,6 +220,7 @@ func (s *Store) Ingest(tx *bolt.Tx, findings []detectors.Finding) (IngestResult,
 					res.Grouped = append(res.Grouped, *a)
 				} else {
 					replaceNew(res.New, *a)
+					grewNew[a.ID] = a.Count
 				}
 				continue
 			}
@@ -225,6 +259,9 @@ func (s *Store) Ingest(tx *bolt.Tx, findings []detectors.Finding) (IngestResult,
 		if err := groups.Put([]byte(f.GroupKey), []byte(a.ID)); err != nil {
 			return res, err
 		}
+		if err := recordFindingTime(tx, now, &f, a.ID); err != nil {
+			return res, err
+		}
 		if err := appendAudit(tx, AuditEntry{Time: now, Actor: SystemActor, AlertID: a.ID, Action: "created", To: string(a.State), Note: note}); err != nil {
 			return res, err
 		}
@@ -246,6 +283,16 @@ func (s *Store) Ingest(tx *bolt.Tx, findings []detectors.Finding) (IngestResult,
 		}
 		if len(a.AskedActors) > 0 {
 			if err := s.askActor(tx, &a, now); err != nil {
+				return res, err
+			}
+		}
+	}
+	// Findings that joined an alert opened in this batch are recorded
+	// too, so that the audit trail (and the digest, which counts from it)
+	// accounts for every finding.
+	for _, a := range res.New {
+		if n, ok := grewNew[a.ID]; ok {
+			if err := appendAudit(tx, AuditEntry{Time: now, Actor: SystemActor, AlertID: a.ID, Action: "grouped", Note: fmt.Sprintf("count %d", n)}); err != nil {
 				return res, err
 			}
 		}
@@ -272,6 +319,28 @@ func (s *Store) Ingest(tx *bolt.Tx, findings []detectors.Finding) (IngestResult,
 	return res, nil
 }
 
+// fold adds a finding that joins an alert to the alert's finding: its
+// time, the events behind it, and its evidence, up to
+// detectors.MaxEvidence events in all.
+func fold(a *Alert, f *detectors.Finding) {
+	if f.Time.After(a.LastSeen) {
+		a.LastSeen = f.Time
+	}
+	a.Finding.EventCount = max(a.Finding.EventCount, 1) + max(f.EventCount, 1)
+next:
+	for _, ev := range f.Evidence {
+		if len(a.Finding.Evidence) >= detectors.MaxEvidence {
+			break
+		}
+		for _, have := range a.Finding.Evidence {
+			if bytes.Equal(have, ev) {
+				continue next
+			}
+		}
+		a.Finding.Evidence = append(a.Finding.Evidence, ev)
+	}
+}
+
 // newTargets returns the targets of want not in have.
 func newTargets(have, want []Target) []Target {
 	var out []Target
@@ -292,6 +361,7 @@ func newTargets(have, want []Target) []Target {
 func (r *IngestResult) merge(o IngestResult) {
 	r.New = append(r.New, o.New...)
 	r.Duplicates += o.Duplicates
+	r.Folded += o.Folded
 	for _, a := range o.Grouped {
 		replaced := false
 		for i := range r.Grouped {
@@ -412,6 +482,9 @@ func (s *Store) apply(tx *bolt.Tx, c Change, now time.Time) (*Alert, error) {
 		return nil, err
 	}
 	to, err := transition(a.State, c.Action)
+	if err == nil {
+		err = s.config().refuseRepeat(a, c, now)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("alert %s: %w", a.ID, err)
 	}

@@ -11,12 +11,12 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/bwmarrin/discordgo"
 
 	"github.com/trailhound/trailhound/bot"
+	"github.com/trailhound/trailhound/workflows"
 )
 
 // InteractionsPath is where Discord POSTs interactions in http mode; set
@@ -35,56 +35,36 @@ const (
 	workTimeout = 10 * time.Minute
 )
 
-// Start implements bot.Adapter: it registers /trailhound (one subcommand
-// per core command), serves the HTTP interactions endpoint on mux in http
-// mode and connects to the gateway in gateway mode. Every interaction is
-// acknowledged at once, within Discord's 3-second limit; the work runs in
-// the background and then edits the deferred answer or posts a follow-up.
+// Start implements bot.Adapter: it serves the HTTP interactions endpoint
+// on mux in http mode, then looks up the application, registers
+// /trailhound (one subcommand per core command) and connects to the
+// gateway in gateway mode. Every interaction is acknowledged at once,
+// within Discord's 3-second limit; the work runs in the background and
+// then edits the deferred answer or posts a follow-up.
+//
+// Discord being unreachable at start does not stop the bot: Start returns,
+// Ready reports what is missing, and the remaining steps are retried with
+// backoff until Discord answers. Only a token or permission Discord
+// refuses (401, 403) is an error here, since no retry fixes it.
 func (n *Notifier) Start(ctx context.Context, svc *bot.Service, mux *http.ServeMux) error {
 	n.svc, n.baseCtx = svc, ctx
-	n.replays = &replayCache{seen: map[string]time.Time{}}
 	if n.cfg.Roles.Empty() {
 		n.log.Warn("notify.discord.roles is empty: nobody may act on alerts from Discord")
 	}
-	if n.appID == "" {
-		app, err := n.session.Application("@me")
-		if err != nil {
-			return fmt.Errorf("discord: look up the application of the bot token: %w", err)
-		}
-		n.appID = app.ID
-	}
-	if n.cfg.RegisterCommands {
-		_, err := n.session.ApplicationCommandBulkOverwrite(n.appID, n.cfg.GuildID, []*discordgo.ApplicationCommand{applicationCommand()}, discordgo.WithContext(ctx))
-		if err != nil {
-			return fmt.Errorf("discord: register /%s: %w", commandName, err)
-		}
-	}
 	if n.cfg.HTTP() {
+		// Interactions carry their application id: they can be answered
+		// before the start-up calls below succeed.
 		mux.Handle("POST "+InteractionsPath, n)
 	}
-	if n.cfg.Gateway() {
-		// discordgo's own messages (gateway reconnects and the like) go to
-		// our log. Its debug level, which prints the identify payload with
-		// the token, is never enabled.
-		log := n.log
-		discordgo.Logger = func(level, _ int, format string, a ...any) {
-			if level <= discordgo.LogWarning {
-				log.Warn("discordgo: " + fmt.Sprintf(format, a...))
-			}
-		}
-		n.session.Identify.Intents = discordgo.IntentsGuilds
-		n.session.AddHandler(func(_ *discordgo.Session, ic *discordgo.InteractionCreate) { n.onGateway(ic.Interaction) })
-		if err := n.session.Open(); err != nil {
-			return fmt.Errorf("discord: connect to the gateway: %w", err)
-		}
-		go func() {
-			<-ctx.Done()
-			if err := n.session.Close(); err != nil {
-				n.log.Warn("close gateway", "err", err)
-			}
-		}()
+	err := n.connect(ctx)
+	switch {
+	case err == nil:
+		return nil
+	case refusedAtStart(err):
+		return err
 	}
-	n.log.Info("discord ready", "mode", n.cfg.Mode, "guild", n.cfg.GuildID)
+	n.log.Warn("discord is not reachable yet; retrying in the background", "err", err)
+	go n.retryConnect(ctx)
 	return nil
 }
 
@@ -122,6 +102,22 @@ var (
 // otherwise acknowledges the interaction in the response before doing the
 // work.
 func (n *Notifier) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// What can be judged from the headers is judged before reading the
+	// body, so a client without a fresh timestamp or with a body too
+	// large is answered at once, however slowly it sends.
+	if err := verifyHeaders(r.Header, n.now()); err != nil {
+		n.log.Warn("refused interaction request", "remote", r.RemoteAddr, "reason", err.Error())
+		bot.RejectUnread(w, err.Error(), http.StatusUnauthorized)
+		return
+	}
+	switch {
+	case r.ContentLength > maxInteractionBody:
+		bot.RejectUnread(w, "request body too large", http.StatusRequestEntityTooLarge)
+		return
+	case r.ContentLength < 0:
+		bot.RejectUnread(w, "length required", http.StatusLengthRequired)
+		return
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxInteractionBody))
 	if err != nil {
 		var tooBig *http.MaxBytesError
@@ -142,6 +138,14 @@ func (n *Notifier) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		n.log.Warn("malformed interaction", "remote", r.RemoteAddr, "err", err)
 		http.Error(w, "malformed interaction", http.StatusBadRequest)
 		return
+	}
+	if i.ID != "" {
+		// The same interaction signed again (a retry) is applied once too.
+		if err := n.firstSeen("id:"+i.ID, n.now()); err != nil {
+			n.log.Warn("refused interaction request", "remote", r.RemoteAddr, "reason", err.Error())
+			http.Error(w, err.Error(), http.StatusUnauthorized)
+			return
+		}
 	}
 	resp, work := n.handle(&i)
 	if resp == nil {
@@ -164,6 +168,23 @@ func (n *Notifier) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// verifyHeaders checks what the signature headers say before the body
+// is read: a signature of the right size and a timestamp within
+// maxClockSkew of now.
+func verifyHeaders(h http.Header, now time.Time) error {
+	if sig := h.Get("X-Signature-Ed25519"); len(sig) != 2*ed25519.SignatureSize {
+		return errBadSignature
+	}
+	sec, err := strconv.ParseInt(h.Get("X-Signature-Timestamp"), 10, 64)
+	if err != nil {
+		return errStale
+	}
+	if d := now.Sub(time.Unix(sec, 0)); d > maxClockSkew || d < -maxClockSkew {
+		return errStale
+	}
+	return nil
+}
+
 // verify checks a request's signature, timestamp and novelty.
 func (n *Notifier) verify(h http.Header, body []byte) error {
 	sig, err := hex.DecodeString(h.Get("X-Signature-Ed25519"))
@@ -184,34 +205,26 @@ func (n *Notifier) verify(h http.Header, body []byte) error {
 	if d := now.Sub(time.Unix(sec, 0)); d > maxClockSkew || d < -maxClockSkew {
 		return errStale
 	}
-	if !n.replays.add(hex.EncodeToString(sig), now) {
+	return n.firstSeen("sig:"+hex.EncodeToString(sig), now)
+}
+
+// replayTTL is how long request ids are remembered: the signature
+// timestamp is accepted maxClockSkew either side of now.
+const replayTTL = 2 * maxClockSkew
+
+// firstSeen records a request id (a signature, an interaction id) and
+// returns errReplay when it was seen within replayTTL, even before a
+// restart: the ids are kept in the database.
+func (n *Notifier) firstSeen(key string, now time.Time) error {
+	first, err := n.replays.First(Name+":"+key, now)
+	if err != nil {
+		n.log.Error("cannot record a request id; refusing the request", "err", err)
+		return errReplay
+	}
+	if !first {
 		return errReplay
 	}
 	return nil
-}
-
-// replayCache remembers signatures seen within the allowed clock skew.
-type replayCache struct {
-	mu   sync.Mutex
-	seen map[string]time.Time
-}
-
-// add records a signature and reports whether it is new.
-func (c *replayCache) add(sig string, now time.Time) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if t, ok := c.seen[sig]; ok && now.Sub(t) <= 2*maxClockSkew {
-		return false
-	}
-	if len(c.seen) >= 4096 {
-		for k, t := range c.seen {
-			if now.Sub(t) > 2*maxClockSkew {
-				delete(c.seen, k)
-			}
-		}
-	}
-	c.seen[sig] = now
-	return true
 }
 
 // spawn runs work in the background after the acknowledgement was sent.
@@ -223,7 +236,7 @@ func (n *Notifier) spawn(i *discordgo.Interaction, work func(ctx context.Context
 			if r := recover(); r != nil {
 				n.log.Error("interaction work panicked", "interaction", i.ID, "panic", fmt.Sprint(r))
 				// Do not leave the user looking at "thinking…".
-				msg := &discordgo.WebhookParams{Content: "Something went wrong on our side; the error is logged. Please try again.", Flags: ephemeral}
+				msg := &discordgo.WebhookParams{Content: "Something went wrong on our side; the error is logged. Please try again.", Flags: ephemeral, AllowedMentions: noMentions()}
 				if _, err := n.session.FollowupMessageCreate(i, true, msg); err != nil {
 					n.log.Error("answer interaction after panic", "interaction", i.ID, "err", redact(err, i.Token))
 				}
@@ -293,8 +306,8 @@ func say(text string, comps ...discordgo.MessageComponent) *discordgo.Interactio
 	return &discordgo.InteractionResponse{
 		Type: discordgo.InteractionResponseChannelMessageWithSource,
 		Data: &discordgo.InteractionResponseData{
-			Content: clip(text, maxContent), Flags: ephemeral, Components: comps,
-			AllowedMentions: &discordgo.MessageAllowedMentions{Parse: []discordgo.AllowedMentionType{}},
+			Content: clip(renderText(text, nil), maxContent), Flags: ephemeral, Components: comps,
+			AllowedMentions: noMentions(),
 		},
 	}
 }
@@ -348,7 +361,7 @@ func (n *Notifier) onCommand(i *discordgo.Interaction, id bot.Identity, role bot
 func (n *Notifier) finishDeferred(ctx context.Context, i *discordgo.Interaction, deferredEphemeral bool, reply bot.Reply) {
 	if reply.Alert != nil {
 		if ref, ok := reply.Alert.Message(Name); ok {
-			if err := n.redraw(ctx, ref, *reply.Alert, bot.Message{}); err != nil {
+			if err := n.redraw(ctx, ref, *reply.Alert); err != nil {
 				n.log.Error("redraw alert after command", "alert", reply.Alert.ID, "err", err)
 			}
 		}
@@ -446,22 +459,22 @@ func (n *Notifier) afterAction(ctx context.Context, i *discordgo.Interaction, re
 	a := reply.Alert
 	switch {
 	case m != nil && len(m.Embeds) > 0 && a != nil:
-		err := n.guarded(m.ID, *a, func() error {
-			me := n.render.cardEdit(bot.CardFor(*a), m.ChannelID, m.ID)
-			_, err := n.session.InteractionResponseEdit(i, &discordgo.WebhookEdit{Embeds: me.Embeds, Components: me.Components}, opt)
+		err := n.guarded(ctx, m.ID, *a, func(ctx context.Context, a workflows.Alert) error {
+			me := n.render.cardEdit(bot.CardFor(a), m.ChannelID, m.ID)
+			_, err := n.session.InteractionResponseEdit(i, &discordgo.WebhookEdit{Embeds: me.Embeds, Components: me.Components, AllowedMentions: noMentions()}, discordgo.WithContext(ctx))
 			return err
 		})
 		if err != nil {
 			n.log.Error("redraw message after action", "alert", a.ID, "err", redact(err, i.Token))
 		}
 	case m != nil && len(m.Embeds) == 0 && !reply.Refused:
-		if _, err := n.session.InteractionResponseEdit(i, &discordgo.WebhookEdit{Components: &[]discordgo.MessageComponent{}}, opt); err != nil {
+		if _, err := n.session.InteractionResponseEdit(i, &discordgo.WebhookEdit{Components: &[]discordgo.MessageComponent{}, AllowedMentions: noMentions()}, opt); err != nil {
 			n.log.Error("remove answered buttons", "interaction", i.ID, "err", redact(err, i.Token))
 		}
 	}
 	if a != nil {
 		if main, ok := a.Message(Name); ok && (m == nil || m.ID != main.MessageID) {
-			if err := n.redraw(ctx, main, *a, bot.Message{}); err != nil {
+			if err := n.redraw(ctx, main, *a); err != nil {
 				n.log.Error("redraw alert after action", "alert", a.ID, "err", err)
 			}
 		}

@@ -144,6 +144,8 @@ func TestParseSuppressForm(t *testing.T) {
 	}{
 		{"1h", time.Hour, true}, {"24h", 24 * time.Hour, true}, {"7d", 7 * 24 * time.Hour, true}, {"30d", 30 * 24 * time.Hour, true},
 		{"1d12h", 36 * time.Hour, true}, {"59m", 0, false}, {"30d1h", 0, false}, {"", 0, false}, {"-2h", 0, false}, {"soon", 0, false},
+		// 2^48+1 days wrapped around to exactly one day before.
+		{"281474976710657d", 0, false}, {"106751d", 0, false},
 	} {
 		d, _, err := parseSuppressForm(map[string]string{fieldDuration: tc.in})
 		if (err == nil) != tc.ok || d != tc.want {

@@ -46,7 +46,7 @@ func TestConfigErrors(t *testing.T) {
 		{"bad-role-id.yaml", `bad-role-id.yaml:5: notify.discord.roles: responder[0]: "@oncall" is not a Discord role or user id (a number of 17 to 20 digits) or "*"`},
 		{"bad-raw-event-url.yaml", `bad-raw-event-url.yaml:5: notify.discord.raw_event_url: unknown placeholder in "https://console.example.com/events/{eventid}" (use {account}, {region}, {event_id}, {source})`},
 		{"unknown-key.yaml", `unknown-key.yaml:4: notify.discord.chanel_id: unknown key (did you mean "channel_id"?)`},
-		{"wrong-type.yaml", "wrong-type.yaml:6: notify.discord.roles.analyst: cannot unmarshal !!str `1500000...` into []string"},
+		{"wrong-type.yaml", "wrong-type.yaml:6: notify.discord.roles.analyst: want a list, each item a string, got a string"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.file, func(t *testing.T) {

@@ -9,7 +9,6 @@ import (
 	"github.com/bwmarrin/discordgo"
 
 	"github.com/trailhound/trailhound/bot"
-	"github.com/trailhound/trailhound/configs"
 	"github.com/trailhound/trailhound/workflows"
 )
 
@@ -97,7 +96,7 @@ func parseTaskForm(v map[string]string, who bot.Identity, now time.Time) (workfl
 // and an optional reason.
 func parseSuppressForm(v map[string]string) (time.Duration, string, error) {
 	s := strings.TrimSpace(v[fieldDuration])
-	d, err := configs.ParseDuration(s)
+	d, err := bot.ParseDuration(s)
 	if err != nil || d < minSuppress || d > maxSuppress {
 		return 0, "", badForm("suppress for between 1h and 30d, e.g. 4h or 7d (you gave %q).", short(s))
 	}

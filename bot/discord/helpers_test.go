@@ -436,6 +436,7 @@ func newHarness(t testing.TB) *harness {
 		t.Fatal(err)
 	}
 	n.now = func() time.Time { return now }
+	fastRedraws(n)
 	svc := &bot.Service{Store: st, Now: func() time.Time { return now }, Log: slog.New(slog.NewTextHandler(logs, nil))}
 	mux := http.NewServeMux()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -553,3 +554,20 @@ func originalPath(i map[string]any) string {
 func followupPath(i map[string]any) string {
 	return "/webhooks/" + testApp + "/" + i["token"].(string)
 }
+
+// fastRedraws gives a notifier a short redraw window and a large channel
+// budget: tests make many changes in a row. TestEscalateBurst keeps the
+// defaults.
+func fastRedraws(n *Notifier) {
+	n.redraws = bot.NewRedrawer(Name, time.Millisecond)
+	n.budget = bot.NewBudget(Name, time.Millisecond, 1000)
+}
+
+// shown is text as Discord shows it: the markdown escapes of a rendered
+// message removed.
+func shown(s string) string {
+	return markdownUnescaper.Replace(s)
+}
+
+var markdownUnescaper = strings.NewReplacer(`\\`, `\`, `\*`, "*", `\_`, "_", `\~`, "~", "\\`", "`", `\|`, "|", `\[`, "[", `\]`, "]",
+	`\(`, "(", `\)`, ")", `\<`, "<", `\>`, ">", `\#`, "#", `\-`, "-", `\+`, "+", "\u200b", "")

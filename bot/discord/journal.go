@@ -91,7 +91,7 @@ func (j *journal) begin(nonce string, e postEntry) (earlier postEntry, seen bool
 func (n *Notifier) findPosted(ctx context.Context, e postEntry) (*discordgo.Message, error) {
 	msgs, err := n.session.ChannelMessages(e.Channel, historyLimit, "", "", "", discordgo.WithContext(ctx), discordgo.WithRetryOnRatelimit(false))
 	if err != nil {
-		return nil, fmt.Errorf("discord: read recent messages of %s: %w", e.Channel, err)
+		return nil, fmt.Errorf("discord: read recent messages of %s: %w", e.Channel, n.named(err))
 	}
 	for _, m := range msgs {
 		if m.Author == nil || !m.Author.Bot || (n.botID != "" && m.Author.ID != n.botID) {

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"net"
 	"net/http"
@@ -35,23 +34,30 @@ type Notifier struct {
 	// now returns the current time; tests replace it.
 	now func() time.Time
 
-	// drawn remembers, per message, the alert version last drawn there,
-	// so an edit carrying an older state never overwrites a newer one.
-	drawnMu sync.Mutex
-	drawn   map[string]time.Time
-	// stripes serialise edits of the same message.
-	stripes [64]sync.Mutex
+	// redraws coalesces the edits of each alert message, so an edit
+	// carrying an older state never overwrites a newer one and a burst of
+	// changes makes one edit a second; budget spaces the calls that post
+	// or edit in each channel.
+	redraws *bot.Redrawer
+	budget  *bot.Budget
 
 	// posts journals alert-card posts (nil without a database).
 	posts *journal
 	// botID is the bot's user id, the author of its messages.
 	botID string
 
+	// startMu guards the start-up steps and their outcome (connect.go);
+	// backoff spaces their retries.
+	startMu      sync.Mutex
+	start        startState
+	handlerAdded bool
+	backoff      func(attempt int) time.Duration
+
 	// Set by Start.
 	svc     *bot.Service
 	appID   string
 	baseCtx context.Context
-	replays *replayCache
+	replays *bot.ReplayGuard
 	work    sync.WaitGroup
 }
 
@@ -66,6 +72,10 @@ func New(cfg Config, db *bolt.DB, log *slog.Logger) (*Notifier, error) {
 	posts, err := newJournal(db)
 	if err != nil {
 		return nil, err
+	}
+	replays, err := bot.NewReplayGuard(db, replayTTL)
+	if err != nil {
+		return nil, fmt.Errorf("discord: %w", err)
 	}
 	s, err := discordgo.New("Bot " + cfg.Token.Reveal())
 	if err != nil {
@@ -85,9 +95,12 @@ func New(cfg Config, db *bolt.DB, log *slog.Logger) (*Notifier, error) {
 		render:  renderer{rawEventURL: cfg.RawEventURL},
 		log:     log.With("notifier", Name),
 		now:     time.Now,
-		drawn:   map[string]time.Time{},
+		redraws: bot.NewRedrawer(Name, 0),
+		budget:  bot.NewBudget(Name, 0, 0),
 		appID:   cfg.ApplicationID,
 		posts:   posts,
+		replays: replays,
+		backoff: startBackoff,
 		botID:   botUserID(cfg.Token.Reveal()),
 	}, nil
 }
@@ -144,7 +157,7 @@ func (n *Notifier) Notify(ctx context.Context, note workflows.Notification) (wor
 	if ref.MessageID != "" && (m.Replace || m.InThread) {
 		var err error
 		if m.Replace {
-			err = n.redraw(ctx, ref, note.Alert, m)
+			err = n.redraw(ctx, ref, note.Alert)
 		} else {
 			err = n.postInThread(ctx, ref, note, m)
 		}
@@ -209,7 +222,7 @@ func (n *Notifier) target(ctx context.Context, note workflows.Notification) (str
 		}
 		ch, err := n.session.UserChannelCreate(uid, discordgo.WithContext(ctx))
 		if err != nil {
-			return "", false, fmt.Errorf("discord: open direct message with %s: %w", uid, err)
+			return "", false, fmt.Errorf("discord: open direct message with %s: %w", uid, n.named(err))
 		}
 		return ch.ID, true, nil
 	}
@@ -244,6 +257,9 @@ func (n *Notifier) send(ctx context.Context, channelID string, ms *discordgo.Mes
 			e.Type = discordgo.EmbedTypeRich
 		}
 	}
+	if err := n.budget.Wait(ctx, channelID); err != nil {
+		return nil, err
+	}
 	body := createMessage{MessageSend: ms, Nonce: nonceFor(key), EnforceNonce: key != ""}
 	endpoint := discordgo.EndpointChannelMessages(channelID)
 	var resp []byte
@@ -259,7 +275,7 @@ func (n *Notifier) send(ctx context.Context, channelID string, ms *discordgo.Mes
 		resp, err = n.session.RequestWithBucketID(http.MethodPost, endpoint, body, endpoint, opts...)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("discord: post to channel %s: %w", channelID, err)
+		return nil, fmt.Errorf("discord: post to channel %s: %w", channelID, n.named(err))
 	}
 	var msg discordgo.Message
 	if err := discordgo.Unmarshal(resp, &msg); err != nil || msg.ID == "" {
@@ -303,55 +319,29 @@ func (n *Notifier) postInThread(ctx context.Context, ref workflows.MessageRef, n
 		_, err = n.send(ctx, ref.Channel, reply, note.Key)
 		return err
 	}
-	return fmt.Errorf("discord: start thread on %s: %w", ref.MessageID, terr)
+	return fmt.Errorf("discord: start thread on %s: %w", ref.MessageID, n.named(terr))
 }
 
 // redraw edits the alert's message to show its current state.
-func (n *Notifier) redraw(ctx context.Context, ref workflows.MessageRef, a workflows.Alert, m bot.Message) error {
-	if m.Card == nil {
-		c := bot.CardFor(a)
-		m.Card = &c
-	}
-	return n.guarded(ref.MessageID, a, func() error {
-		_, err := n.session.ChannelMessageEditComplex(n.render.cardEdit(*m.Card, ref.Channel, ref.MessageID), discordgo.WithContext(ctx), discordgo.WithRetryOnRatelimit(false))
+func (n *Notifier) redraw(ctx context.Context, ref workflows.MessageRef, a workflows.Alert) error {
+	return n.guarded(ctx, ref.MessageID, a, func(ctx context.Context, a workflows.Alert) error {
+		if err := n.budget.Wait(ctx, ref.Channel); err != nil {
+			return err
+		}
+		_, err := n.session.ChannelMessageEditComplex(n.render.cardEdit(bot.CardFor(a), ref.Channel, ref.MessageID), discordgo.WithContext(ctx), discordgo.WithRetryOnRatelimit(false))
 		if err != nil {
-			return fmt.Errorf("discord: edit message %s: %w", ref.MessageID, err)
+			return fmt.Errorf("discord: edit message %s: %w", ref.MessageID, n.named(err))
 		}
 		return nil
 	})
 }
 
-// guarded runs edit for a message unless a newer version of the alert was
-// drawn there already. Both the outbox redraw and the redraw after a
-// button press come here, in either order, and the newest state stays.
-func (n *Notifier) guarded(messageID string, a workflows.Alert, edit func() error) error {
-	h := fnv.New32a()
-	h.Write([]byte(messageID))
-	mu := &n.stripes[h.Sum32()%uint32(len(n.stripes))]
-	mu.Lock()
-	defer mu.Unlock()
-	n.drawnMu.Lock()
-	last, seen := n.drawn[messageID]
-	n.drawnMu.Unlock()
-	if seen && a.UpdatedAt.Before(last) {
-		n.log.Debug("skipped stale redraw", "alert", a.ID, "message", messageID)
-		return nil
-	}
-	if err := edit(); err != nil {
-		return err
-	}
-	n.drawnMu.Lock()
-	defer n.drawnMu.Unlock()
-	n.drawn[messageID] = a.UpdatedAt
-	if len(n.drawn) > 10000 {
-		cutoff := n.now().Add(-24 * time.Hour)
-		for k, v := range n.drawn {
-			if v.Before(cutoff) {
-				delete(n.drawn, k)
-			}
-		}
-	}
-	return nil
+// guarded draws an alert on a message through the notifier's Redrawer.
+// Both the outbox redraw and the redraw after a button press come here,
+// in either order: the newest state stays, and redraws close together
+// make one edit.
+func (n *Notifier) guarded(ctx context.Context, messageID string, a workflows.Alert, edit bot.DrawFunc) error {
+	return n.redraws.Redraw(ctx, messageID, a, edit)
 }
 
 // retryable classifies an error from Discord: rate limits, server errors

@@ -3,6 +3,7 @@ package discord
 import (
 	"bytes"
 	"regexp"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -61,7 +62,7 @@ func (r renderer) embed(c bot.Card) *discordgo.MessageEmbed {
 		desc.WriteString("\n\n**Why it fired:** " + escape(c.Reason))
 	}
 	if c.Description != "" {
-		desc.WriteString("\n" + c.Description)
+		desc.WriteString("\n" + renderText(c.Description, nil))
 	}
 	e.Description = clip(desc.String(), maxEmbedDesc)
 	add := func(name, value string, inline bool) {
@@ -70,17 +71,18 @@ func (r renderer) embed(c bot.Card) *discordgo.MessageEmbed {
 		}
 		e.Fields = append(e.Fields, &discordgo.MessageEmbedField{Name: clip(name, maxFieldName), Value: clip(value, maxFieldValue), Inline: inline})
 	}
-	// The status is the core's words and an actor id, not log data.
-	add("Status", mentionActors(c.Status), false)
+	// The status is the core's words and an actor id, not log data; only
+	// the card's actors become mentions.
+	add("Status", mentionActors(escape(c.Status), c.Actors), false)
 	for _, f := range c.Fields {
 		v := escape(f.Value)
 		add(f.Label, v, utf8.RuneCountInString(v) <= inlineFieldLength)
 	}
-	add("Recommendation", c.Recommendation, false)
+	add("Recommendation", renderText(c.Recommendation, nil), false)
 	if len(c.Tasks) > 0 {
 		lines := make([]string, len(c.Tasks))
 		for i, t := range c.Tasks {
-			lines[i] = "• " + mentionActors(escape(t))
+			lines[i] = "• " + mentionActors(escape(t), c.Actors)
 		}
 		add("Remediation tasks", strings.Join(lines, "\n"), false)
 	}
@@ -142,7 +144,7 @@ func (r renderer) components(buttons []bot.Button, alertID, link string) []disco
 func (r renderer) messageSend(m bot.Message) *discordgo.MessageSend {
 	prefix, allowed := mentions(m.Mentions)
 	ms := &discordgo.MessageSend{AllowedMentions: allowed}
-	text := strings.TrimSpace(strings.Join(nonEmpty(prefix, mentionActors(m.Text)), " "))
+	text := strings.TrimSpace(strings.Join(nonEmpty(prefix, renderText(m.Text, m.Actors)), " "))
 	switch {
 	case m.Card != nil:
 		ms.Content = clip(text, maxContent)
@@ -152,7 +154,7 @@ func (r renderer) messageSend(m bot.Message) *discordgo.MessageSend {
 		var cut bool
 		ms.Content, ms.Embeds, cut = fitText(text, "… (cut here: the whole text is attached)")
 		if cut {
-			ms.Files = append(ms.Files, &discordgo.File{Name: "message.txt", ContentType: "text/plain; charset=utf-8", Reader: strings.NewReader(text)})
+			ms.Files = append(ms.Files, &discordgo.File{Name: "message.txt", ContentType: "text/plain; charset=utf-8", Reader: strings.NewReader(m.Text)})
 		}
 		if len(m.Buttons) > 0 && m.AlertID != "" {
 			ms.Components = r.components(m.Buttons, m.AlertID, "")
@@ -172,12 +174,12 @@ func (r renderer) cardEdit(c bot.Card, channelID, messageID string) *discordgo.M
 	if comps == nil {
 		comps = []discordgo.MessageComponent{}
 	}
-	return &discordgo.MessageEdit{Channel: channelID, ID: messageID, Embeds: &embeds, Components: &comps}
+	return &discordgo.MessageEdit{Channel: channelID, ID: messageID, Embeds: &embeds, Components: &comps, AllowedMentions: noMentions()}
 }
 
 // replyParts renders a reply to a command or action.
 func (r renderer) replyParts(rep bot.Reply) (string, []*discordgo.MessageEmbed, []discordgo.MessageComponent) {
-	content, embeds, _ := fitText(mentionActors(rep.Text), "… (cut here: narrow the query to see the rest)")
+	content, embeds, _ := fitText(renderText(rep.Text, rep.Actors), "… (cut here: narrow the query to see the rest)")
 	var comps []discordgo.MessageComponent
 	if rep.Card != nil {
 		embeds = append(embeds, r.embed(*rep.Card))
@@ -189,10 +191,22 @@ func (r renderer) replyParts(rep bot.Reply) (string, []*discordgo.MessageEmbed, 
 	return content, embeds, comps
 }
 
-// replyAllowed lets a reply ping the users it names (an assignee told of a
-// new task) but never roles or everyone.
-func replyAllowed() *discordgo.MessageAllowedMentions {
-	return &discordgo.MessageAllowedMentions{Parse: []discordgo.AllowedMentionType{discordgo.AllowedMentionTypeUsers}}
+// replyAllowed lets a reply ping exactly the actors it names (who acted,
+// an assignee told of a new task): never anyone a quoted text names,
+// roles or everyone.
+func replyAllowed(rep bot.Reply) *discordgo.MessageAllowedMentions {
+	allowed := noMentions()
+	for _, a := range rep.Actors {
+		if id, ok := strings.CutPrefix(a, Name+":"); ok && isSnowflake(id) && !slices.Contains(allowed.Users, id) {
+			allowed.Users = append(allowed.Users, id)
+		}
+	}
+	return allowed
+}
+
+// noMentions allows no mention to ping: for messages that intend none.
+func noMentions() *discordgo.MessageAllowedMentions {
+	return &discordgo.MessageAllowedMentions{Parse: []discordgo.AllowedMentionType{}}
 }
 
 // replyEdit renders a reply as the edit of a deferred response.
@@ -204,13 +218,13 @@ func (r renderer) replyEdit(rep bot.Reply) *discordgo.WebhookEdit {
 	if comps == nil {
 		comps = []discordgo.MessageComponent{}
 	}
-	return &discordgo.WebhookEdit{Content: &content, Embeds: &embeds, Components: &comps, AllowedMentions: replyAllowed()}
+	return &discordgo.WebhookEdit{Content: &content, Embeds: &embeds, Components: &comps, AllowedMentions: replyAllowed(rep)}
 }
 
 // replyFollowup renders a reply as a follow-up message.
 func (r renderer) replyFollowup(rep bot.Reply, eph bool) *discordgo.WebhookParams {
 	content, embeds, comps := r.replyParts(rep)
-	p := &discordgo.WebhookParams{Content: content, Embeds: embeds, Components: comps, AllowedMentions: replyAllowed()}
+	p := &discordgo.WebhookParams{Content: content, Embeds: embeds, Components: comps, AllowedMentions: replyAllowed(rep)}
 	if eph {
 		p.Flags = ephemeral
 	}
@@ -332,10 +346,24 @@ func mentions(ids []string) (string, *discordgo.MessageAllowedMentions) {
 	return strings.Join(parts, " "), allowed
 }
 
-var actorRe = regexp.MustCompile(`\bdiscord:([0-9]{17,20})\b`)
+var (
+	actorRe     = regexp.MustCompile(`\bdiscord:([0-9]{17,20})\b`)
+	broadcastRe = regexp.MustCompile(`(?i)@(everyone|here)\b`)
+)
 
-// mentionActors shows Discord actors ("discord:123...") as mentions.
-func mentionActors(s string) string { return actorRe.ReplaceAllString(s, "<@$1>") }
+// mentionActors shows the identities in actors ("discord:123...") as
+// mentions, and no other.
+func mentionActors(s string, actors []string) string {
+	if len(actors) == 0 {
+		return s
+	}
+	return actorRe.ReplaceAllStringFunc(s, func(m string) string {
+		if slices.Contains(actors, m) {
+			return "<@" + strings.TrimPrefix(m, Name+":") + ">"
+		}
+		return m
+	})
+}
 
 // mdEscaper neutralises Discord markdown, masked links and mentions in
 // text that comes from log events.
@@ -344,9 +372,11 @@ var mdEscaper = strings.NewReplacer(
 	"[", `\[`, "]", `\]`, "(", `\(`, ")", `\)`, "<", `\<`, ">", `\>`, "#", `\#`,
 )
 
-// escape makes untrusted text render literally.
+// escape makes untrusted text render literally: no markdown, masked link,
+// mention, heading or list, and @everyone or @here get a zero-width space
+// after their @.
 func escape(s string) string {
-	s = mdEscaper.Replace(s)
+	s = broadcastRe.ReplaceAllString(mdEscaper.Replace(s), "@\u200b$1")
 	if !strings.ContainsAny(s, "-+") {
 		return s
 	}
@@ -358,6 +388,34 @@ func escape(s string) string {
 		}
 	}
 	return strings.Join(lines, "\n")
+}
+
+// renderText shows the core's text on Discord. The core writes plain
+// text with `code` spans around ids and commands, and quotes users and
+// log events anywhere in it: a code span (one backtick, text without
+// backticks or line breaks, one backtick) stays, since Discord shows its
+// content literally; everything else is escaped, stray backticks too.
+// Then the identities in actors become mentions.
+func renderText(s string, actors []string) string {
+	var b strings.Builder
+	for s != "" {
+		i := strings.IndexByte(s, '`')
+		if i < 0 {
+			b.WriteString(escape(s))
+			break
+		}
+		j := strings.IndexByte(s[i+1:], '`') // the closing backtick is at i+1+j
+		end := i + 2 + j
+		if j > 0 && !strings.ContainsRune(s[i+1:i+1+j], '\n') && (i == 0 || s[i-1] != '`') && (end >= len(s) || s[end] != '`') {
+			b.WriteString(escape(s[:i]))
+			b.WriteString(broadcastRe.ReplaceAllString(s[i:end], "@\u200b$1"))
+			s = s[end:]
+			continue
+		}
+		b.WriteString(escape(s[:i+1]))
+		s = s[i+1:]
+	}
+	return mentionActors(b.String(), actors)
 }
 
 // clip shortens s to at most n runes, marking the cut with "…".

@@ -56,7 +56,8 @@ func TestRenderGolden(t *testing.T) {
 		{"digest-long", testRenderer.messageSend(bot.MessageFor(workflows.Notification{Kind: workflows.NotifyDigest, Text: longDigest(),
 			Attachment: &workflows.Attachment{Name: "alerts.png", ContentType: "image/png", Data: []byte("\x89PNG")}}))},
 		{"reply-show", testRenderer.replyEdit(bot.Reply{Ephemeral: true, Card: &ackedCard})},
-		{"reply-task-followup", testRenderer.replyFollowup(bot.Reply{Text: "<@" + responderUser + "> opened task `T-1` for `TH-7`, assigned to discord:" + assigneeUser + ", due 2026-12-01."}, false)},
+		{"reply-task-followup", testRenderer.replyFollowup(bot.Reply{Text: "discord:" + responderUser + " opened task `T-1` for `TH-7`, assigned to discord:" + assigneeUser + ", due 2026-12-01.",
+			Actors: []string{"discord:" + responderUser, "discord:" + assigneeUser}}, false)},
 		{"modal-task", taskModal("TH-7")},
 		{"modal-suppress", suppressModal("TH-7")},
 		{"application-command", applicationCommand()},
@@ -90,7 +91,7 @@ func TestRenderAttachment(t *testing.T) {
 	if len(ms.Files) != 1 || ms.Files[0].Name != "message.txt" || len([]rune(ms.Embeds[0].Description)) > maxEmbedDesc {
 		t.Fatalf("files=%+v, description of %d characters", ms.Files, len([]rune(ms.Embeds[0].Description)))
 	}
-	if b, _ := io.ReadAll(ms.Files[0].Reader); string(b) != strings.TrimSpace(long) {
+	if b, _ := io.ReadAll(ms.Files[0].Reader); string(b) != long {
 		t.Fatalf("attached text is not the whole text")
 	}
 }
@@ -183,7 +184,7 @@ func TestEscape(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"plain text 203.0.113.9", "plain text 203.0.113.9"},
 		{"[click](https://evil)", `\[click\]\(https://evil\)`},
-		{"<@123> @everyone", `\<@123\> @everyone`},
+		{"<@123> @everyone @Here", "\\<@123\\> @\u200beveryone @\u200bHere"},
 		{"a_b*c~d`e|f", "a\\_b\\*c\\~d\\`e\\|f"},
 		{"- item\n  + more\n# h\n> q", "\\- item\n  \\+ more\n\\# h\n\\> q"},
 		{"us-east-1", "us-east-1"},

@@ -155,6 +155,23 @@ func (n *Notifier) background(f later) {
 // acknowledged and dropped.
 func (n *Notifier) verified(next func(w http.ResponseWriter, r *http.Request, body []byte)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// What can be judged from the headers is judged before reading
+		// the body, so a client without a fresh timestamp or with a body
+		// too large is answered at once, however slowly it sends.
+		if err := verifyHeaders(r.Header, n.now()); err != nil {
+			n.log.Warn("rejected slack request", "path", r.URL.Path, "remote", r.RemoteAddr, "reason", err.Error())
+			bot.RejectUnread(w, "invalid request", http.StatusUnauthorized)
+			return
+		}
+		switch {
+		case r.ContentLength > maxBody:
+			n.log.Warn("rejected slack request", "path", r.URL.Path, "remote", r.RemoteAddr, "reason", "body too large")
+			bot.RejectUnread(w, "request too large", http.StatusRequestEntityTooLarge)
+			return
+		case r.ContentLength < 0:
+			bot.RejectUnread(w, "length required", http.StatusLengthRequired)
+			return
+		}
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 		if err != nil {
 			n.log.Warn("rejected slack request", "path", r.URL.Path, "remote", r.RemoteAddr, "reason", "body too large or unreadable")
@@ -183,9 +200,9 @@ var (
 	errBadSignature     = errors.New("signature does not match")
 )
 
-// verify checks X-Slack-Signature: "v0=" + hex(HMAC-SHA256(secret,
-// "v0:" + timestamp + ":" + body)).
-func verify(h http.Header, body []byte, secret string, now time.Time) error {
+// verifyHeaders checks what the signature headers say before the body
+// is read: both are there and the timestamp is within replayWindow.
+func verifyHeaders(h http.Header, now time.Time) error {
 	sig, ts := h.Get("X-Slack-Signature"), h.Get("X-Slack-Request-Timestamp")
 	if sig == "" || ts == "" {
 		return errMissingSignature
@@ -197,6 +214,16 @@ func verify(h http.Header, body []byte, secret string, now time.Time) error {
 	if d := now.Sub(time.Unix(sec, 0)); d > replayWindow || d < -replayWindow {
 		return errStale
 	}
+	return nil
+}
+
+// verify checks X-Slack-Signature: "v0=" + hex(HMAC-SHA256(secret,
+// "v0:" + timestamp + ":" + body)).
+func verify(h http.Header, body []byte, secret string, now time.Time) error {
+	if err := verifyHeaders(h, now); err != nil {
+		return err
+	}
+	sig, ts := h.Get("X-Slack-Signature"), h.Get("X-Slack-Request-Timestamp")
 	hexSig, ok := strings.CutPrefix(sig, "v0=")
 	got, err := hex.DecodeString(hexSig)
 	if !ok || err != nil {
@@ -375,7 +402,7 @@ func (n *Notifier) handleCommand(cmd slackapi.SlashCommand) (ack, later) {
 		return ack{message: &p, ephemeral: true}, nil
 	}
 	if c.Name == "help" {
-		p := Payload{Text: n.localize(mrkdwn(bot.HelpText()))}
+		p := Payload{Text: n.localize(render(bot.HelpText(), nil))}
 		return ack{message: &p, ephemeral: true}, nil
 	}
 	o := origin{user: cmd.UserID, userName: cmd.UserName, channel: cmd.ChannelID, responseURL: cmd.ResponseURL}
@@ -469,8 +496,8 @@ func (n *Notifier) settleQuestion(ctx context.Context, o origin, question string
 	if question != "" {
 		text = question + "\n\n" + answer
 	}
-	blocks := []slackapi.Block{slackapi.NewSectionBlock(slackapi.NewTextBlockObject(slackapi.MarkdownType, escape(text), false, false), nil, nil)}
-	err := n.call(ctx, func() error {
+	blocks := []slackapi.Block{section(escape(text))}
+	err := n.callIn(ctx, o.channel, func() error {
 		_, _, _, err := n.api.UpdateMessageContext(ctx, o.channel, o.ts, slackapi.MsgOptionText(text, false), slackapi.MsgOptionBlocks(blocks...))
 		return err
 	})
@@ -717,7 +744,7 @@ func (n *Notifier) answer(ctx context.Context, o origin, r bot.Reply) {
 		if o.thread != "" {
 			opts = append(opts, slackapi.MsgOptionTS(o.thread))
 		}
-		err = n.call(ctx, func() error {
+		err = n.callIn(ctx, o.channel, func() error {
 			_, err := n.api.PostEphemeralContext(ctx, o.channel, o.user, opts...)
 			return err
 		})
@@ -726,7 +753,7 @@ func (n *Notifier) answer(ctx context.Context, o origin, r bot.Reply) {
 		if o.thread != "" {
 			opts = append(opts, slackapi.MsgOptionTS(o.thread))
 		}
-		err = n.call(ctx, func() error {
+		err = n.callIn(ctx, o.channel, func() error {
 			_, _, err := n.api.PostMessageContext(ctx, o.channel, opts...)
 			return err
 		})

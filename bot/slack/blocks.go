@@ -83,7 +83,7 @@ func CardPayload(c bot.Card, intro, rawEventURL string) Payload {
 	}
 	fields := make([]*slackapi.TextBlockObject, 0, len(c.Fields))
 	for _, f := range c.Fields {
-		fields = append(fields, slackapi.NewTextBlockObject(slackapi.MarkdownType, truncate("*"+escape(f.Label)+"*\n"+escape(f.Value), maxFieldText), false, false))
+		fields = append(fields, mrkdwnText(truncate("*"+escape(f.Label)+"*\n"+escape(f.Value), maxFieldText)))
 	}
 	for len(fields) > 0 {
 		n := min(len(fields), maxFields)
@@ -91,7 +91,7 @@ func CardPayload(c bot.Card, intro, rawEventURL string) Payload {
 		fields = fields[n:]
 	}
 	if c.Description != "" {
-		body = append(body, slackapi.NewContextBlock("", slackapi.NewTextBlockObject(slackapi.MarkdownType, truncate(escape(c.Description), maxFieldText), false, false)))
+		body = append(body, slackapi.NewContextBlock("", mrkdwnText(truncate(escape(c.Description), maxFieldText))))
 	}
 	if c.Recommendation != "" {
 		body = append(body, section("*Recommendation*\n"+escape(c.Recommendation)))
@@ -100,13 +100,13 @@ func CardPayload(c bot.Card, intro, rawEventURL string) Payload {
 		var b strings.Builder
 		b.WriteString("*Remediation tasks*")
 		for _, t := range c.Tasks {
-			b.WriteString("\n• " + showActors(t))
+			b.WriteString("\n• " + render(t, c.Actors))
 		}
 		body = append(body, section(b.String()))
 	}
-	status := []slackapi.MixedElement{slackapi.NewTextBlockObject(slackapi.MarkdownType, truncate("*Status:* "+showActors(c.Status), maxFieldText), false, false)}
+	status := []slackapi.MixedElement{mrkdwnText(truncate("*Status:* "+render(c.Status, c.Actors), maxFieldText))}
 	if link := bot.EventURL(rawEventURL, c.Event); link != "" {
-		status = append(status, slackapi.NewTextBlockObject(slackapi.MarkdownType, "<"+escape(link)+"|Raw event>", false, false))
+		status = append(status, mrkdwnText("<"+escape(link)+"|Raw event>"))
 	}
 	body = append(body, slackapi.NewContextBlock("", status...))
 	if len(c.Buttons) > 0 {
@@ -133,7 +133,7 @@ func actions(alertID string, buttons []bot.Button) slackapi.Block {
 // MessagePayload renders what a notification shows. rawEventURL is the
 // link template of raw events.
 func MessagePayload(m bot.Message, rawEventURL string) Payload {
-	intro := strings.TrimSpace(mentions(m.Mentions) + " " + mrkdwn(m.Text))
+	intro := strings.TrimSpace(mentions(m.Mentions) + " " + render(m.Text, m.Actors))
 	if m.Card != nil {
 		return CardPayload(*m.Card, intro, rawEventURL)
 	}
@@ -146,7 +146,7 @@ func MessagePayload(m bot.Message, rawEventURL string) Payload {
 
 // ReplyPayload renders an answer to a command or action.
 func ReplyPayload(r bot.Reply, rawEventURL string) Payload {
-	text := mrkdwn(r.Text)
+	text := render(r.Text, r.Actors)
 	if r.Card != nil {
 		return CardPayload(*r.Card, text, rawEventURL)
 	}
@@ -256,35 +256,47 @@ func plain(s string) *slackapi.TextBlockObject {
 }
 
 func section(text string) *slackapi.SectionBlock {
-	return slackapi.NewSectionBlock(slackapi.NewTextBlockObject(slackapi.MarkdownType, truncate(text, maxSectionText), false, false), nil, nil)
+	return slackapi.NewSectionBlock(mrkdwnText(truncate(text, maxSectionText)), nil, nil)
 }
 
-// escape makes text safe in Slack mrkdwn: &, < and > would otherwise start
-// links and mentions such as <!channel>.
+// mrkdwnText is a mrkdwn text object marked verbatim: Slack then turns
+// nothing into a link or mention but what the text spells out (<@U123>,
+// <url|label>), and the text was escaped before.
+func mrkdwnText(text string) *slackapi.TextBlockObject {
+	return slackapi.NewTextBlockObject(slackapi.MarkdownType, text, false, true)
+}
+
+// escape makes text safe in Slack mrkdwn: &, < and > would otherwise
+// start links and mentions such as <!channel> or <@U123>, and a bare
+// @channel, @here or @everyone gets an invisible word joiner after its @.
+// Every text from users and log events goes through it.
 func escape(s string) string {
-	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+	s = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+	return broadcastRe.ReplaceAllString(s, "@\u2060$1")
 }
 
 var (
-	userMentionRe = regexp.MustCompile(`&lt;@([UW][A-Z0-9]{2,20})&gt;`)
-	actorRe       = regexp.MustCompile(`\bslack:([UW][A-Z0-9]{2,20})\b`)
+	broadcastRe = regexp.MustCompile(`(?i)@(here|channel|everyone)\b`)
+	actorRe     = regexp.MustCompile(`\bslack:([UW][A-Z0-9]{2,20})\b`)
 )
 
-// showActors escapes text for Slack and shows actors recorded as
-// "slack:U123" as mentions. It is for text the bot wrote about people
-// (status lines, task lines); text from log events only gets escape.
-func showActors(s string) string {
-	return actorRe.ReplaceAllString(escape(s), "<@$1>")
-}
-
-// mrkdwn escapes core text for Slack, keeping the user mentions the core
-// writes (<@U123>) and showing actors recorded as "slack:U123" as
-// mentions. Broadcasts such as <!channel> and links stay escaped, so text
-// from log events cannot ping a channel.
-func mrkdwn(s string) string {
+// render escapes core text for Slack and shows the identities in actors
+// (Reply.Actors, Card.Actors: "slack:U123") as mentions. Nothing else
+// becomes a mention or a link: a user name "<@U0BOSS>" or
+// "slack:U0BOSS" in a log event stays text.
+func render(s string, actors []string) string {
 	s = escape(s)
-	s = userMentionRe.ReplaceAllString(s, "<@$1>")
-	return actorRe.ReplaceAllString(s, "<@$1>")
+	if len(actors) == 0 {
+		return s
+	}
+	return actorRe.ReplaceAllStringFunc(s, func(m string) string {
+		for _, a := range actors {
+			if a == m {
+				return "<@" + strings.TrimPrefix(m, Name+":") + ">"
+			}
+		}
+		return m
+	})
 }
 
 var mentionIDRe = regexp.MustCompile(`^[UWS][A-Z0-9]{2,20}$`)

@@ -158,8 +158,10 @@ func TestReplyAndUsagePayload(t *testing.T) {
 		got  Payload
 		want string
 	}{
-		{"mention kept", ReplyPayload(bot.Reply{Text: "<@U0ALICE> set task `T-1` to done."}, ""), "<@U0ALICE> set task `T-1` to done."},
-		{"actor as mention", ReplyPayload(bot.Reply{Text: "`TH-7` is now acknowledged by slack:U0ALICE."}, ""), "`TH-7` is now acknowledged by <@U0ALICE>."},
+		{"actor as mention", ReplyPayload(bot.Reply{Text: "slack:U0ALICE set task `T-1` to done.", Actors: []string{"slack:U0ALICE"}}, ""), "<@U0ALICE> set task `T-1` to done."},
+		{"only actors as mentions", ReplyPayload(bot.Reply{Text: "`TH-7` is now acknowledged by slack:U0ALICE (principal slack:U0BOSS <@U0CISO>).", Actors: []string{"slack:U0ALICE"}}, ""),
+			"`TH-7` is now acknowledged by <@U0ALICE> (principal slack:U0BOSS &lt;@U0CISO&gt;)."},
+		{"bare broadcast broken", ReplyPayload(bot.Reply{Text: "reason: @channel @Here"}, ""), "reason: @\u2060channel @\u2060Here"},
 		{"broadcast escaped", ReplyPayload(bot.Reply{Text: "silenced: <!channel> & co"}, ""), "silenced: &lt;!channel&gt; &amp; co"},
 		{"usage", UsagePayload(&bot.UsageError{Msg: `unknown command "x"`, Usage: "/trailhound help"}), "unknown command \"x\". Usage: `/trailhound help`"},
 		{"other error", UsagePayload(errors.New("a <b>")), "a &lt;b&gt;"},

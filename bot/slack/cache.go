@@ -3,10 +3,12 @@ package slack
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
 	slackapi "github.com/slack-go/slack"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/trailhound/trailhound/bot"
 )
@@ -101,34 +103,30 @@ func (g *groupCache) fetch(ctx context.Context) (map[string][]string, error) {
 const seenTTL = 10 * time.Minute
 
 // seenCache remembers request identities (signatures, event ids, trigger
-// ids) so a replayed or retried request is applied once.
+// ids) so a replayed or retried request is applied once. They are kept in
+// the database (bot.ReplayGuard), so a restart does not reopen the window.
 type seenCache struct {
-	mu   sync.Mutex
-	seen map[string]time.Time
-	next time.Time
+	guard *bot.ReplayGuard
+	log   *slog.Logger
 }
 
-func newSeenCache() *seenCache { return &seenCache{seen: map[string]time.Time{}} }
+// newSeenCache returns the cache on db; a nil db keeps it in memory.
+func newSeenCache(db *bolt.DB, log *slog.Logger) (*seenCache, error) {
+	g, err := bot.NewReplayGuard(db, seenTTL)
+	if err != nil {
+		return nil, err
+	}
+	return &seenCache{guard: g, log: log}, nil
+}
 
 // first records key and reports whether it was not seen within seenTTL.
-// An empty key is always new.
+// An empty key is always new. When the database cannot record it, the
+// request is treated as seen: better unanswered than applied twice.
 func (c *seenCache) first(key string, now time.Time) bool {
-	if key == "" {
-		return true
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if now.After(c.next) {
-		for k, t := range c.seen {
-			if now.Sub(t) > seenTTL {
-				delete(c.seen, k)
-			}
-		}
-		c.next = now.Add(time.Minute)
-	}
-	if t, ok := c.seen[key]; ok && now.Sub(t) <= seenTTL {
+	ok, err := c.guard.First(key, now)
+	if err != nil {
+		c.log.Error("cannot record a request id; ignoring the request", "err", err)
 		return false
 	}
-	c.seen[key] = now
-	return true
+	return ok
 }

@@ -126,6 +126,10 @@ func (h *harness) open() {
 		h.t.Fatal(err)
 	}
 	h.n.now, h.n.sleep = h.clock.now, h.clock.sleep
+	// Tests make many changes in a row: a short redraw window and a large
+	// channel budget keep them fast. TestEscalateBurst uses the defaults.
+	h.n.redraws = bot.NewRedrawer(Name, time.Millisecond)
+	h.n.budget = bot.NewBudget(Name, time.Millisecond, 1000)
 	h.svc = &bot.Service{Store: h.store, Now: h.clock.now, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 }
 

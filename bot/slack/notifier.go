@@ -65,8 +65,10 @@ type Notifier struct {
 	rateMu       sync.Mutex
 	blockedUntil time.Time
 
-	redrawMu sync.Mutex
-	redrawn  map[string]*drawState
+	// redraws coalesces the redraws of each message; budget spaces the
+	// calls that post or update in each channel.
+	redraws *bot.Redrawer
+	budget  *bot.Budget
 
 	groups *groupCache
 	seen   *seenCache
@@ -102,12 +104,17 @@ func New(cfg Config, db *bolt.DB, log *slog.Logger) (*Notifier, error) {
 		ctx:     context.Background(),
 		now:     time.Now,
 		sleep:   sleepCtx,
-		redrawn: map[string]*drawState{},
-		seen:    newSeenCache(),
+		redraws: bot.NewRedrawer(Name, 0),
+		budget:  bot.NewBudget(Name, 0, 0),
 		slots:   make(chan struct{}, 32),
 	}
 	n.groups = &groupCache{ttl: cfg.GroupCacheTTL, n: n}
-	err := db.Update(func(tx *bolt.Tx) error {
+	seen, err := newSeenCache(db, n.log)
+	if err != nil {
+		return nil, fmt.Errorf("slack: %w", err)
+	}
+	n.seen = seen
+	err = db.Update(func(tx *bolt.Tx) error {
 		_, err := tx.CreateBucketIfNotExists(bucketPosts)
 		return err
 	})
@@ -141,6 +148,9 @@ func (n *Notifier) notify(ctx context.Context, note workflows.Notification, m bo
 		p := MessagePayload(m, n.cfg.RawEventURL)
 		if _, _, err := n.post(ctx, note.Key, note.Ref.Channel, note.Ref.MessageID, p, note.Alert.ID); err != nil {
 			return workflows.MessageRef{}, err
+		}
+		if note.Kind != workflows.NotifyRepeat {
+			return note.Ref, nil
 		}
 		// The parent card shows the count: redraw it too.
 		return note.Ref, n.redraw(ctx, note.Ref.Channel, note.Ref.MessageID, note.Alert)
@@ -287,7 +297,7 @@ func (n *Notifier) post(ctx context.Context, key, channel, thread string, p Payl
 		opts = append(opts, slackapi.MsgOptionTS(thread))
 	}
 	var ch, ts string
-	err = n.call(ctx, func() error {
+	err = n.callIn(ctx, channel, func() error {
 		var err error
 		ch, ts, err = n.api.PostMessageContext(ctx, channel, opts...)
 		return err
@@ -346,7 +356,7 @@ func (n *Notifier) upload(ctx context.Context, key, channel string, a *workflows
 	if len(a.Data) == 0 {
 		return nil
 	}
-	err = n.call(ctx, func() error {
+	err = n.callIn(ctx, channel, func() error {
 		_, err := n.api.UploadFileContext(ctx, slackapi.UploadFileParameters{
 			Reader:   bytes.NewReader(a.Data),
 			FileSize: len(a.Data),
@@ -425,52 +435,32 @@ func pruneJournal(b *bolt.Bucket, now time.Time) error {
 	return nil
 }
 
-// drawState serialises redraws of one message and remembers the newest
-// alert state drawn, so a late redraw never paints an older state over a
-// newer one.
-type drawState struct {
-	mu      sync.Mutex
-	updated time.Time
-	used    time.Time
+// redraw updates an alert's message in place with its current card. Both
+// the outbox (NotifyUpdate) and the interaction handlers call it; redraws
+// of one message are coalesced (bot.Redrawer), so a burst of changes makes
+// one chat.update per second, and a state older than the one shown, or the
+// one already shown, makes none.
+func (n *Notifier) redraw(ctx context.Context, channel, ts string, a workflows.Alert) error {
+	return n.redraws.Redraw(ctx, channel+"/"+ts, a, func(ctx context.Context, a workflows.Alert) error {
+		p := CardPayload(bot.CardFor(a), "", n.cfg.RawEventURL)
+		err := n.callIn(ctx, channel, func() error {
+			_, _, _, err := n.api.UpdateMessageContext(ctx, channel, ts, p.options(true)...)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("slack: update message: %w", err)
+		}
+		return nil
+	})
 }
 
-// redraw updates an alert's message in place with its current card. Both
-// the outbox (NotifyUpdate) and the interaction handlers call it; the
-// second of two redraws of the same state is harmless.
-func (n *Notifier) redraw(ctx context.Context, channel, ts string, a workflows.Alert) error {
-	n.redrawMu.Lock()
-	key := channel + "/" + ts
-	st := n.redrawn[key]
-	if st == nil {
-		st = &drawState{}
-		n.redrawn[key] = st
-	}
-	st.used = n.now()
-	if len(n.redrawn) > 1000 {
-		for k, s := range n.redrawn {
-			if n.now().Sub(s.used) > time.Hour {
-				delete(n.redrawn, k)
-			}
-		}
-	}
-	n.redrawMu.Unlock()
-
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if a.UpdatedAt.Before(st.updated) {
-		n.log.Debug("skipped stale redraw", "alert", a.ID, "ts", ts)
-		return nil
-	}
-	p := CardPayload(bot.CardFor(a), "", n.cfg.RawEventURL)
-	err := n.call(ctx, func() error {
-		_, _, _, err := n.api.UpdateMessageContext(ctx, channel, ts, p.options(true)...)
+// callIn is call for a request that posts or updates in channel: it
+// first waits for the channel's budget.
+func (n *Notifier) callIn(ctx context.Context, channel string, f func() error) error {
+	if err := n.budget.Wait(ctx, channel); err != nil {
 		return err
-	})
-	if err != nil {
-		return fmt.Errorf("slack: update message: %w", err)
 	}
-	st.updated = a.UpdatedAt
-	return nil
+	return n.call(ctx, f)
 }
 
 // call runs one Slack API call, honouring rate limits: while Slack has

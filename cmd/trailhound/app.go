@@ -122,7 +122,25 @@ type app struct {
 	// entries maps each built source's name to its config entry, whose
 	// schedule it is polled on; buildSources fills it.
 	entries map[string]configs.SourceConfig
+	// readOnly is set when the database was opened read-only: there is no
+	// detector engine, and writes fail.
+	readOnly bool
+	// borrowed is set on the running bot's app lent to a command that came
+	// over the admin socket: Close leaves the database open.
+	borrowed bool
+	// admin is the admin socket server of `trailhound run`, if started.
+	admin *adminServer
 }
+
+// access says whether a command writes to the database.
+type access int
+
+const (
+	// readOnly commands open the database read-only, beside other readers.
+	readOnly access = iota
+	// readWrite commands open it alone, with the detectors.
+	readWrite
+)
 
 // loadConfig loads the config at path, or the embedded demo when empty.
 func loadConfig(path string) (*configs.Config, error) {
@@ -130,13 +148,68 @@ func loadConfig(path string) (*configs.Config, error) {
 }
 
 // loadApp loads the config at path (the embedded demo config when empty)
-// and opens the app on it.
-func loadApp(e *env, path string) (*app, error) {
+// and opens the app on it: read-only for commands that only read. A
+// command that came over the admin socket gets the running bot's app.
+func loadApp(e *env, path string, acc access) (*app, error) {
+	if e.bot != nil {
+		lent := *e.bot
+		lent.env, lent.borrowed, lent.entries, lent.admin = e, true, nil, nil
+		lent.log = newLogger(e.stderr, lent.cfg)
+		return &lent, nil
+	}
 	cfg, err := loadConfig(path)
 	if err != nil {
 		return nil, err
 	}
+	if acc == readOnly {
+		return openAppReadOnly(e, cfg)
+	}
 	return openApp(e, cfg)
+}
+
+// openAppReadOnly opens the database read-only, so that several readers
+// may share it and none can change it. A database that does not exist yet
+// or was never prepared is opened read-write instead, to prepare it.
+func openAppReadOnly(e *env, cfg *configs.Config) (*app, error) {
+	path := filepath.Join(cfg.DataDir, "trailhound.db")
+	if _, err := os.Stat(path); err != nil {
+		return openApp(e, cfg)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second, ReadOnly: true})
+	if err != nil {
+		return nil, openError(cfg, path, err)
+	}
+	a := &app{env: e, cfg: cfg, log: newLogger(e.stderr, cfg), now: time.Now, db: db, readOnly: true}
+	if a.alerts, err = workflows.OpenReadOnly(db); err == nil {
+		a.srcStore, err = sources.OpenReadOnly(db)
+	}
+	if errors.Is(err, workflows.ErrNotInitialized) || errors.Is(err, sources.ErrNotInitialized) {
+		db.Close()
+		return openApp(e, cfg)
+	}
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	if a.alerts.Config, err = loadWorkflows(cfg); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+// openError explains why the database could not be opened.
+func openError(cfg *configs.Config, path string, err error) error {
+	switch {
+	case errors.Is(err, bolt.ErrTimeout):
+		if botAnswers(cfg) {
+			return fmt.Errorf("database %s is held by the running bot (trailhound run): this command needs it alone, so stop the bot first (findings, sources, tasks, digest, task, ack, resolve and silence go through the bot)", path)
+		}
+		return fmt.Errorf("database %s is in use by another trailhound process", path)
+	case errors.Is(err, bolt.ErrInvalid) || errors.Is(err, bolt.ErrChecksum) || errors.Is(err, bolt.ErrVersionMismatch):
+		return fmt.Errorf("database %s is corrupt or not a Trailhound database (%v); it was left untouched: restore it from a backup, or move it aside to start with empty state", path, err)
+	}
+	return fmt.Errorf("open database %s: %w", path, err)
 }
 
 func newLogger(w io.Writer, cfg *configs.Config) *slog.Logger {
@@ -157,13 +230,7 @@ func openApp(e *env, cfg *configs.Config) (*app, error) {
 	path := filepath.Join(cfg.DataDir, "trailhound.db")
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
-			return nil, fmt.Errorf("database %s is in use by another trailhound process", path)
-		}
-		if errors.Is(err, bolt.ErrInvalid) || errors.Is(err, bolt.ErrChecksum) || errors.Is(err, bolt.ErrVersionMismatch) {
-			return nil, fmt.Errorf("database %s is corrupt or not a Trailhound database (%v); it was left untouched: restore it from a backup, or move it aside to start with empty state", path, err)
-		}
-		return nil, fmt.Errorf("open database %s: %w", path, err)
+		return nil, openError(cfg, path, err)
 	}
 	a.db = db
 	if a.alerts, err = workflows.NewStore(db); err != nil {
@@ -185,7 +252,15 @@ func openApp(e *env, cfg *configs.Config) (*app, error) {
 	return a, nil
 }
 
-func (a *app) Close() error { return a.db.Close() }
+// Close stops the admin socket, if any, and closes the database, unless
+// the app is the bot's, lent to a command.
+func (a *app) Close() error {
+	if a.borrowed {
+		return nil
+	}
+	a.admin.stop()
+	return a.db.Close()
+}
 
 // buildSources builds the configured sources, or only the named ones: a
 // name selects a config entry with all its sources, or one source of an
@@ -270,6 +345,11 @@ func newFileSource(a *app, sc configs.SourceConfig) (sources.Source, error) {
 // buildNotifiers returns the chat notifiers configured, plus the terminal
 // when it is on ("auto": when no chat notifier is configured).
 func (a *app) buildNotifiers(stdout io.Writer) ([]workflows.Notifier, error) {
+	if a.cfg.File == configs.DemoName {
+		if err := checkDemoChatEnv(a.env.getenv); err != nil {
+			return nil, err
+		}
+	}
 	var out []workflows.Notifier
 	for _, kind := range sortedKeys(notifierKinds) {
 		n, err := notifierKinds[kind](a, notifySection(a.cfg, kind))

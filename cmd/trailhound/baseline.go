@@ -36,19 +36,18 @@ func cmdBaseline(e *env, args []string) int {
 	if code := parseFlags(fs, args); code >= 0 {
 		return code
 	}
-	now := time.Now()
-	start, err := parseWhen(*since, now)
+	start, err := parseWhen(*since, time.Now())
 	if err != nil {
 		return fail(e, "--since: %v", err)
 	}
-	end, err := parseWhen(*until, now)
+	end, err := parseWhen(*until, time.Now())
 	if err != nil {
 		return fail(e, "--until: %v", err)
 	}
 	if !start.IsZero() && !end.IsZero() && !start.Before(end) {
 		return fail(e, "--since must be before --until")
 	}
-	a, err := loadApp(e, *cfgPath)
+	a, err := loadApp(e, *cfgPath, readWrite)
 	if err != nil {
 		return fail(e, "%v", err)
 	}
@@ -67,6 +66,13 @@ func cmdBaseline(e *env, args []string) int {
 	if err != nil {
 		return fail(e, "%v", err)
 	}
+	var demoSrcs []sources.Source
+	if fs.NArg() == 0 {
+		demoSrcs = srcs
+	}
+	now := a.clock(e, demoSrcs, "--since", *since, "--until", *until)
+	start, _ = parseWhen(*since, now)
+	end, _ = parseWhen(*until, now)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -93,7 +99,7 @@ func cmdBaseline(e *env, args []string) int {
 		}
 	}
 	if malformed > maxMalformedShown {
-		fmt.Fprintf(e.stderr, "error: %d more malformed records not shown\n", malformed-maxMalformedShown)
+		fmt.Fprintf(e.stderr, "error: %s not shown\n", plural(malformed-maxMalformedShown, "more malformed record"))
 	}
 	// Only a complete read may claim the whole window as learned; what was
 	// learned is kept either way.
@@ -127,9 +133,9 @@ func printBaseline(w io.Writer, read, malformed int, sum anomaly.Summary, start,
 		}
 		tw.Flush()
 	}
-	fmt.Fprintf(w, "%d events read (%s), %d learned, %d already learned or repeated", read, window, sum.Learned, sum.Skipped)
+	fmt.Fprintf(w, "%s read (%s), %d learned, %d already learned or repeated", plural(read, "event"), window, sum.Learned, sum.Skipped)
 	if malformed > 0 {
-		fmt.Fprintf(w, ", %d malformed records skipped", malformed)
+		fmt.Fprintf(w, ", %s skipped", plural(malformed, "malformed record"))
 	}
-	fmt.Fprintf(w, "; %d principals with a baseline, %d past their learning period\n", sum.Principals, sum.Ready)
+	fmt.Fprintf(w, "; %s with a baseline, %d past their learning period\n", plural(sum.Principals, "principal"), sum.Ready)
 }

@@ -79,7 +79,7 @@ func TestBaselineCommand(t *testing.T) {
 	}
 	want := fmt.Sprintf("%d events read", n)
 	if !strings.Contains(out, want) || !strings.Contains(out, fmt.Sprintf("%d learned, 0 already learned", n)) ||
-		!strings.Contains(out, "1 principals with a baseline, 1 past their learning period") {
+		!strings.Contains(out, "1 principal with a baseline, 1 past their learning period") {
 		t.Fatalf("summary:\n%s\nwant %q, all learned, alice ready", out, want)
 	}
 	if !strings.Contains(out, "111122223333") {
@@ -99,7 +99,7 @@ func TestBaselineCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, out, errOut = runCLI(t, "scan", "--config", cfg, "--no-notify", "--format", "json", attack)
-	if code != exitFindings {
+	if code != exitOK {
 		t.Fatalf("scan exit=%d:\n%s\n%s", code, out, errOut)
 	}
 	var rep struct {

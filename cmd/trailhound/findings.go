@@ -1,9 +1,11 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -45,7 +47,7 @@ func cmdFindings(e *env, args []string) int {
 	}
 	f := workflows.Filter{RuleID: *rule, Account: *account, Limit: *limit}
 	var err error
-	if f.Since, err = parseWhen(*since, time.Now()); err != nil {
+	if _, err = parseWhen(*since, time.Now()); err != nil {
 		return fail(e, "--since: %v", err)
 	}
 	if f.MinSeverity, err = detectors.ParseSeverity(*sev); err != nil {
@@ -57,14 +59,30 @@ func cmdFindings(e *env, args []string) int {
 	if *limit < 0 {
 		return fail(e, "--limit must not be negative")
 	}
-	a, err := loadApp(e, *cfgPath)
+	a, err := loadApp(e, *cfgPath, readOnly)
 	if err != nil {
 		return fail(e, "%v", err)
 	}
 	defer a.Close()
+	f.Since, _ = parseWhen(*since, a.storedClock(e, "--since", *since))
+	f.Limit = 0
 	alerts, err := a.alerts.List(f)
 	if err != nil {
 		return fail(e, "%v", err)
+	}
+	// Most severe first, then the latest; alerts seen at the same moment
+	// by number (TH-4 before TH-10).
+	slices.SortStableFunc(alerts, func(x, y workflows.Alert) int {
+		if c := cmp.Compare(y.Severity, x.Severity); c != 0 {
+			return c
+		}
+		if c := y.LastSeen.Compare(x.LastSeen); c != 0 {
+			return c
+		}
+		return workflows.CompareIDs(x.ID, y.ID)
+	})
+	if *limit > 0 && len(alerts) > *limit {
+		alerts = alerts[:*limit]
 	}
 	switch *format {
 	case "json":
@@ -123,7 +141,7 @@ func cmdFindingsShow(e *env, args []string) int {
 	if fs.NArg() != 1 {
 		return fail(e, "findings show takes one alert id, e.g. TH-12")
 	}
-	a, err := loadApp(e, *cfgPath)
+	a, err := loadApp(e, *cfgPath, readOnly)
 	if err != nil {
 		return fail(e, "%v", err)
 	}

@@ -27,25 +27,39 @@ type command struct {
 	run     func(env *env, args []string) int
 }
 
-// commands maps subcommand names to their implementation.
-var commands = map[string]command{
-	"run":      {"run the bot: poll sources on their schedules and post alerts", cmdRun},
-	"scan":     {"scan files or configured sources once and print findings", cmdScan},
-	"validate": {"check a config file", cmdValidate},
-	"findings": {"list stored findings and alerts, or show one", cmdFindings},
-	"sources":  {"show each configured source's health: last poll, lag, errors", cmdSources},
-	"version":  {"print the version", cmdVersion},
-	"rules":    {"list the detection rules, test them on samples, or measure them", cmdRules},
-	"digest":   {"review a period: counts, response times, open alerts, overdue tasks", cmdDigest},
-	"tasks":    {"list remediation tasks by person and state", cmdTasks},
-	"task":     {"show a remediation task or change its status", cmdTask},
-	"baseline": {"learn the anomaly detectors' baselines from past events", cmdBaseline},
+// commands maps subcommand names to their implementation. It is filled
+// in init because `run` serves commands to the command line (admin.go),
+// which refers back to it.
+var commands map[string]command
+
+func init() { commands = commandTable() }
+
+func commandTable() map[string]command {
+	return map[string]command{
+		"run":      {"run the bot: poll sources on their schedules and post alerts", cmdRun},
+		"scan":     {"scan files or configured sources once and print findings", cmdScan},
+		"validate": {"check a config file", cmdValidate},
+		"findings": {"list stored findings and alerts, or show one", cmdFindings},
+		"sources":  {"show each configured source's health: last poll, lag, errors", cmdSources},
+		"version":  {"print the version", cmdVersion},
+		"rules":    {"list the detection rules, test them on samples, or measure them", cmdRules},
+		"digest":   {"review a period: counts, response times, open alerts, overdue tasks", cmdDigest},
+		"tasks":    {"list remediation tasks by person and state", cmdTasks},
+		"task":     {"show a remediation task or change its status", cmdTask},
+		"baseline": {"learn the anomaly detectors' baselines from past events", cmdBaseline},
+		"ack":      {"acknowledge an alert", cmdAck},
+		"resolve":  {"resolve an alert, as fixed or as a false positive", cmdResolve},
+		"silence":  {"mute new alerts of a rule, principal, account or alert for a while", cmdSilence},
+	}
 }
 
 // env is what a command runs with; tests replace the streams.
 type env struct {
 	stdout, stderr io.Writer
 	getenv         func(string) string
+	// bot, when set, is the running bot's app: the command came over its
+	// admin socket and uses the bot's open database.
+	bot *app
 }
 
 func main() {
@@ -65,6 +79,10 @@ func realMain(e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "trailhound: unknown command %q\n\n", args[0])
 		usage(e.stderr)
 		return exitUsage
+	}
+	// While `trailhound run` holds the database, it runs the command.
+	if code, ok := forwardToBot(e, args); ok {
+		return code
 	}
 	return c.run(e, args[1:])
 }
@@ -98,8 +116,13 @@ func newFlags(e *env, name, synopsis, examples string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: trailhound %s %s\n\nFlags:\n", name, synopsis)
-		fs.PrintDefaults()
+		fmt.Fprintf(fs.Output(), "Usage: trailhound %s %s\n", name, synopsis)
+		n := 0
+		fs.VisitAll(func(*flag.Flag) { n++ })
+		if n > 0 {
+			fmt.Fprint(fs.Output(), "\nFlags:\n")
+			fs.PrintDefaults()
+		}
 		if examples != "" {
 			fmt.Fprintf(fs.Output(), "\nExamples:\n%s", examples)
 		}

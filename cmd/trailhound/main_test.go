@@ -48,8 +48,8 @@ var newAlertRe = regexp.MustCompile(`(?m)^(\S+)\s.*\s(TH-\d+) \(new\)$`)
 func TestScanDemoTwiceNoDuplicates(t *testing.T) {
 	inTempDir(t)
 	code, out, errOut := runCLI(t, "scan")
-	if code != exitFindings {
-		t.Fatalf("exit=%d, want %d\nstdout:\n%s\nstderr:\n%s", code, exitFindings, out, errOut)
+	if code != exitOK {
+		t.Fatalf("exit=%d, want %d\nstdout:\n%s\nstderr:\n%s", code, exitOK, out, errOut)
 	}
 	for _, rule := range []string{"aws-root-account-use", "aws-console-login-without-mfa", "aws-console-login-failures"} {
 		if !strings.Contains(out, rule) {
@@ -69,7 +69,7 @@ func TestScanDemoTwiceNoDuplicates(t *testing.T) {
 	}
 
 	code, out2, _ := runCLI(t, "scan")
-	if code != exitFindings {
+	if code != exitOK {
 		t.Fatalf("second scan exit=%d", code)
 	}
 	if m := newAlertRe.FindAllString(out2, -1); len(m) != 0 {
@@ -119,7 +119,7 @@ func TestScanCorruptFileKeepsOthers(t *testing.T) {
 	write("b-corrupt.json", `{"Records":[{"eventTime":"2023-07-10T11:42:18Z",`)
 	write("c-bad-line.jsonl", "garbage\n")
 	code, out, errOut := runCLI(t, "scan", "--no-notify", logs)
-	if code != exitFindings {
+	if code != exitOK {
 		t.Fatalf("exit=%d\n%s\n%s", code, out, errOut)
 	}
 	if !strings.Contains(out, "aws-root-account-use") {
@@ -147,6 +147,9 @@ func TestScanExitCodes(t *testing.T) {
 		args []string
 		want int
 	}{
+		{"findings without --fail-on", []string{"scan", "--no-notify"}, exitOK},
+		{"findings at --fail-on", []string{"scan", "--no-notify", "--fail-on", "info"}, exitFindings},
+		{"findings above --fail-on", []string{"scan", "--no-notify", "--fail-on", "high"}, exitFindings},
 		{"below fail-on", []string{"scan", "--no-notify", "--fail-on", "critical"}, exitOK},
 		{"bad severity", []string{"scan", "--fail-on", "urgent"}, exitError},
 		{"bad flag", []string{"scan", "--frobnicate"}, exitUsage},
@@ -169,7 +172,7 @@ func TestScanExitCodes(t *testing.T) {
 func TestScanJSON(t *testing.T) {
 	inTempDir(t)
 	code, out, _ := runCLI(t, "scan", "--format", "json")
-	if code != exitFindings {
+	if code != exitOK {
 		t.Fatalf("exit=%d", code)
 	}
 	var rep scanReport

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -160,6 +161,31 @@ type ruleInfo struct {
 	Description string   `json:"description"`
 }
 
+func allBuiltin(infos []ruleInfo) bool {
+	for _, in := range infos {
+		if in.Origin != "builtin" {
+			return false
+		}
+	}
+	return true
+}
+
+// listWidth is the widest line of `rules list`.
+const listWidth = 120
+
+// shortWindow prints a window as 10m, 6h or 2d.
+func shortWindow(d time.Duration) string {
+	switch {
+	case d >= 24*time.Hour && d%(24*time.Hour) == 0:
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	case d >= time.Hour && d%time.Hour == 0:
+		return fmt.Sprintf("%dh", d/time.Hour)
+	case d >= time.Minute && d%time.Minute == 0:
+		return fmt.Sprintf("%dm", d/time.Minute)
+	}
+	return d.String()
+}
+
 func infoOf(d rules.Definition, on bool) ruleInfo {
 	kind := "event"
 	if d.Threshold != nil {
@@ -184,13 +210,26 @@ func cmdRulesList(e *env, args []string) int {
 		return fail(e, "%v", err)
 	}
 	var infos []ruleInfo
+	var infosDefs []rules.Definition
 	for _, r := range p.Sorted() {
 		infos = append(infos, infoOf(r.Definition(), true))
+		infosDefs = append(infosDefs, r.Definition())
 	}
 	for _, d := range p.Off() {
 		infos = append(infos, infoOf(d, false))
+		infosDefs = append(infosDefs, d)
 	}
-	sort.SliceStable(infos, func(i, j int) bool { return infos[i].ID < infos[j].ID })
+	idx := make([]int, len(infos))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(i, j int) bool { return infos[idx[i]].ID < infos[idx[j]].ID })
+	sortedInfos := make([]ruleInfo, len(infos))
+	sortedDefs := make([]rules.Definition, len(infos))
+	for i, k := range idx {
+		sortedInfos[i], sortedDefs[i] = infos[k], infosDefs[k]
+	}
+	infos, infosDefs = sortedInfos, sortedDefs
 	if *format == "json" {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
@@ -199,19 +238,57 @@ func cmdRulesList(e *env, args []string) int {
 		}
 		return exitOK
 	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tSEVERITY\tTECHNIQUE\tKIND\tORIGIN\tTITLE")
+	// The table fits listWidth columns: the kind is short (the full
+	// threshold is in --format json and RULES.md), the origin is shown
+	// only when some rule is not built in, and a long title is clipped.
+	var rows [][5]string
+	widths := [5]int{len("ID"), len("SEVERITY"), len("TECHNIQUE"), len("KIND"), len("ORIGIN")}
 	on := 0
-	for _, in := range infos {
+	for i, in := range infos {
 		id := in.ID
 		if !in.Enabled {
 			id += " (off)"
 		} else {
 			on++
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", id, in.Severity, dash(in.Technique), in.Kind, in.Origin, in.Title)
+		kind := "event"
+		if d := infosDefs[i]; d.Threshold != nil {
+			kind = fmt.Sprintf("threshold %d/%s", d.Threshold.Count, shortWindow(d.Threshold.Window))
+		}
+		origin := in.Origin
+		if origin != "builtin" && origin != "sigma" {
+			origin = "file"
+		}
+		r := [5]string{id, in.Severity, dash(in.Technique), kind, origin}
+		for c, v := range r {
+			widths[c] = max(widths[c], utf8.RuneCountInString(v))
+		}
+		rows = append(rows, r)
 	}
-	tw.Flush()
+	cols := 5
+	if allBuiltin(infos) {
+		cols = 4
+	}
+	titleAt := 0
+	for _, w := range widths[:cols] {
+		titleAt += w + 2
+	}
+	line := func(r [5]string, title string) {
+		var b strings.Builder
+		for c, v := range r[:cols] {
+			b.WriteString(v)
+			b.WriteString(strings.Repeat(" ", widths[c]-utf8.RuneCountInString(v)+2))
+		}
+		if room := listWidth - titleAt; utf8.RuneCountInString(title) > room {
+			title = string([]rune(title)[:max(room-1, 0)]) + "…"
+		}
+		b.WriteString(title)
+		fmt.Fprintln(e.stdout, strings.TrimRight(b.String(), " "))
+	}
+	line([5]string{"ID", "SEVERITY", "TECHNIQUE", "KIND", "ORIGIN"}, "TITLE")
+	for i, r := range rows {
+		line(r, infos[i].Title)
+	}
 	fmt.Fprintf(e.stdout, "%d rules on, %d off\n", on, len(infos)-on)
 	return exitOK
 }

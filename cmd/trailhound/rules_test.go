@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestRulesList(t *testing.T) {
@@ -13,9 +14,15 @@ func TestRulesList(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit=%d\n%s", code, errOut)
 	}
-	for _, want := range []string{"aws-root-account-use", "aws-console-login-failures", "threshold 5 in 10m per account + source_ip", "aws-cloudwatch-log-group-deleted (off)", "web-sql-injection"} {
+	for _, want := range []string{"aws-root-account-use", "aws-console-login-failures", "threshold 5/10m", "aws-cloudwatch-log-group-deleted (off)", "web-sql-injection"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("list lacks %q:\n%s", want, out)
+		}
+	}
+	// The table fits a 120-column terminal.
+	for _, line := range strings.Split(out, "\n") {
+		if n := utf8.RuneCountInString(line); n > 120 {
+			t.Errorf("line of %d columns: %s", n, line)
 		}
 	}
 	code, out, _ = runCLI(t, "rules", "list", "--format", "json")

@@ -11,7 +11,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/robfig/cron/v3"
 
 	"github.com/trailhound/trailhound/bot"
@@ -57,22 +56,23 @@ func cmdRun(e *env, args []string) int {
 	if err != nil {
 		return fail(e, "%v", err)
 	}
+	// The command line's way in while the bot holds the database.
+	if err := a.serveAdmin(ctx, notifiers); err != nil {
+		return fail(e, "%v", err)
+	}
 	// Deliver what an earlier run left in the outbox before reading more.
 	a.dispatch(ctx, notifiers)
 
-	// Chat adapters receive interactions and slash commands; those using
-	// HTTP share one listener with the health endpoints.
-	mux := http.NewServeMux()
+	// The admin listener (metrics, health) starts first, so /readyz says
+	// "starting" while the adapters start. Chat adapters register their
+	// signed endpoints on the chat listener, which serves nothing else.
 	var ready atomic.Bool
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if err := a.readiness(ready.Load()); err != nil {
-			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "ready")
-	})
-	mux.Handle("GET /metrics", promhttp.Handler())
+	mux := http.NewServeMux()
+	stopHTTP, err := a.serveHTTP(mux, func() error { return a.readiness(ready.Load(), notifiers) }, !*once, stop)
+	if err != nil {
+		return fail(e, "%v", err)
+	}
+	defer stopHTTP()
 	svc := a.botService()
 	for _, n := range notifiers {
 		if ad, ok := n.(bot.Adapter); ok {
@@ -80,21 +80,6 @@ func cmdRun(e *env, args []string) int {
 				return fail(e, "%s: %v", n.Name(), err)
 			}
 		}
-	}
-	if cfg.HTTP.Listen != "" {
-		srv := &http.Server{Addr: cfg.HTTP.Listen, Handler: mux, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 64 << 10}
-		go func() {
-			a.log.Info("http listening", "addr", cfg.HTTP.Listen)
-			if err := srv.ListenAndServe(); err != nil && err != http.ErrServerClosed {
-				a.log.Error("http server", "err", err)
-				stop()
-			}
-		}()
-		defer func() {
-			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			_ = srv.Shutdown(sctx)
-		}()
 	}
 
 	// One lock per source so a slow poll is never overlapped by the next.
@@ -193,11 +178,18 @@ type cronParser struct{}
 
 func (cronParser) Parse(spec string) (cron.Schedule, error) { return configs.ParseSchedule(spec) }
 
-// readiness reports why the bot cannot serve yet: still starting, or the
-// database no longer answers.
-func (a *app) readiness(started bool) error {
+// readiness reports why the bot cannot serve yet: still starting, a chat
+// platform not reached yet, or the database no longer answers.
+func (a *app) readiness(started bool, notifiers []workflows.Notifier) error {
 	if !started {
 		return fmt.Errorf("starting")
+	}
+	for _, n := range notifiers {
+		if r, ok := n.(interface{ Ready() error }); ok {
+			if err := r.Ready(); err != nil {
+				return fmt.Errorf("%s: %v", n.Name(), err)
+			}
+		}
 	}
 	if _, err := a.alerts.Pending(); err != nil {
 		return fmt.Errorf("database: %v", err)

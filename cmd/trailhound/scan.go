@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -14,16 +15,20 @@ import (
 	"github.com/trailhound/trailhound/configs"
 	"github.com/trailhound/trailhound/detectors"
 	"github.com/trailhound/trailhound/sources"
+	"github.com/trailhound/trailhound/sources/file"
 	"github.com/trailhound/trailhound/workflows"
 )
 
 const scanExamples = `  # scan the bundled sample logs with the embedded demo config
   trailhound scan
 
-  # scan files and directories (CloudTrail .json/.json.gz, JSON Lines, CloudWatch exports)
-  trailhound scan ./logs/2026/11/24 extra.jsonl.gz
+  # scan files and directories (CloudTrail .json/.json.gz, JSON Lines, CloudWatch
+  # exports); a file named here is read whatever its name, -v names the files
+  # skipped inside directories
+  trailhound scan -v ./logs/2026/11/24 ct-export extra.jsonl.gz
 
   # scan the last day of one configured source; exit 3 on high or critical findings
+  # (without --fail-on, findings exit 0)
   trailhound scan --config trailhound.yaml --source prod-cloudtrail --since 24h --fail-on high
 
   # machine-readable output
@@ -62,6 +67,12 @@ type scanReport struct {
 	MalformedCount int           `json:"malformed_count"`
 	Findings       []scanFinding `json:"findings"`
 	NewAlerts      int           `json:"new_alerts"`
+	// SkippedFiles are files found in directories and not read, because
+	// their names are not those of log files.
+	SkippedFiles []string `json:"skipped_files"`
+	// Errors are the sources that could not be read (a missing path, a
+	// denied API call), one sentence each.
+	Errors []string `json:"errors"`
 }
 
 func cmdScan(e *env, args []string) int {
@@ -71,29 +82,30 @@ func cmdScan(e *env, args []string) int {
 	fs.Var(&only, "source", "scan only this configured `source` (repeatable)")
 	since := fs.String("since", "", "read events from this `time` on: a duration ago (24h, 7d) or a date/RFC 3339 time")
 	until := fs.String("until", "", "read events before this `time`")
-	failOn := fs.String("fail-on", "info", "exit 3 when a finding has at least this `severity` (info, low, medium, high, critical)")
+	failOn := fs.String("fail-on", "", "exit 3 when a finding has at least this `severity` (info, low, medium, high, critical); without it, findings exit 0")
 	format := fs.String("format", "text", "output `format`: text or json")
 	noNotify := fs.Bool("no-notify", false, "store alerts but post nothing to chat or terminal")
+	verbose := fs.Bool("v", false, "name the files skipped in directories")
 	if code := parseFlags(fs, args); code >= 0 {
 		return code
 	}
-	threshold, err := detectors.ParseSeverity(*failOn)
-	if err != nil {
-		return fail(e, "--fail-on: %v", err)
+	threshold := detectors.Severity(-1)
+	if *failOn != "" {
+		var err error
+		if threshold, err = detectors.ParseSeverity(*failOn); err != nil {
+			return fail(e, "--fail-on: %v", err)
+		}
 	}
 	if *format != "text" && *format != "json" {
 		return fail(e, "--format must be text or json, not %q", *format)
 	}
-	now := time.Now()
-	start, err := parseWhen(*since, now)
-	if err != nil {
+	if _, err := parseWhen(*since, time.Now()); err != nil {
 		return fail(e, "--since: %v", err)
 	}
-	end, err := parseWhen(*until, now)
-	if err != nil {
+	if _, err := parseWhen(*until, time.Now()); err != nil {
 		return fail(e, "--until: %v", err)
 	}
-	a, err := loadApp(e, *cfgPath)
+	a, err := loadApp(e, *cfgPath, readWrite)
 	if err != nil {
 		return fail(e, "%v", err)
 	}
@@ -103,6 +115,13 @@ func cmdScan(e *env, args []string) int {
 	if err != nil {
 		return fail(e, "%v", err)
 	}
+	var demoSrcs []sources.Source
+	if fs.NArg() == 0 {
+		demoSrcs = srcs
+	}
+	now := a.clock(e, demoSrcs, "--since", *since, "--until", *until)
+	start, _ := parseWhen(*since, now)
+	end, _ := parseWhen(*until, now)
 
 	var notifiers []workflows.Notifier
 	if !*noNotify {
@@ -117,18 +136,24 @@ func cmdScan(e *env, args []string) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	rep := scanReport{Malformed: []sources.Malformed{}, Findings: []scanFinding{}}
+	rep := scanReport{Malformed: []sources.Malformed{}, Findings: []scanFinding{}, SkippedFiles: []string{}, Errors: []string{}}
 	failed := false
 	for _, src := range srcs {
 		if !start.IsZero() || !end.IsZero() {
 			src = sources.InWindow(src, sources.Window{Start: start, End: end})
 		}
-		job := &workflows.Job{Source: src, Detectors: a.engine, Alerts: a.alerts, Sources: a.srcStore, Log: a.log}
+		// The scan reports malformed records itself, on stderr and in its
+		// summary; the log would say each one a second time.
+		job := &workflows.Job{Source: src, Detectors: a.engine, Alerts: a.alerts, Sources: a.srcStore, Log: withoutMalformed(a.log)}
 		res, err := job.Run(ctx)
 		if res != nil {
 			collect(a, &rep, res)
 		}
+		if sk, ok := src.(interface{ Skipped() []string }); ok {
+			rep.SkippedFiles = append(rep.SkippedFiles, sk.Skipped()...)
+		}
 		if err != nil {
+			rep.Errors = append(rep.Errors, err.Error())
 			fmt.Fprintf(e.stderr, "error: %v\n", err)
 			failed = true
 		}
@@ -140,7 +165,12 @@ func cmdScan(e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "error: %s\n", m)
 	}
 	if rep.MalformedCount > len(rep.Malformed) {
-		fmt.Fprintf(e.stderr, "error: %d more malformed records not shown\n", rep.MalformedCount-len(rep.Malformed))
+		fmt.Fprintf(e.stderr, "error: %s not shown\n", plural(rep.MalformedCount-len(rep.Malformed), "more malformed record"))
+	}
+	if *verbose {
+		for _, f := range rep.SkippedFiles {
+			fmt.Fprintf(e.stderr, "skipped: %s (not a log file name: %s, optionally .gz; name the file to read it anyway)\n", f, strings.Join(file.LogExtensions, ", "))
+		}
 	}
 	if *format == "json" {
 		enc := json.NewEncoder(e.stdout)
@@ -154,10 +184,37 @@ func cmdScan(e *env, args []string) int {
 	switch {
 	case failed:
 		return exitError
-	case hasAtLeast(rep.Findings, threshold):
+	case *failOn != "" && hasAtLeast(rep.Findings, threshold):
 		return exitFindings
 	}
 	return exitOK
+}
+
+// withoutMalformed returns a logger that leaves out the job's
+// "malformed record" warnings, for commands that print them themselves.
+func withoutMalformed(l *slog.Logger) *slog.Logger {
+	return slog.New(dropMessage{l.Handler(), "malformed record"})
+}
+
+// dropMessage is a slog.Handler that drops the records with one message.
+type dropMessage struct {
+	slog.Handler
+	msg string
+}
+
+func (d dropMessage) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == d.msg {
+		return nil
+	}
+	return d.Handler.Handle(ctx, r)
+}
+
+func (d dropMessage) WithAttrs(as []slog.Attr) slog.Handler {
+	return dropMessage{d.Handler.WithAttrs(as), d.msg}
+}
+
+func (d dropMessage) WithGroup(name string) slog.Handler {
+	return dropMessage{d.Handler.WithGroup(name), d.msg}
 }
 
 // collect adds a job result to the report, resolving each finding to the
@@ -213,16 +270,22 @@ func printScan(w io.Writer, rep *scanReport) {
 		}
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d events, %d findings", rep.Events, len(rep.Findings))
+	fmt.Fprintf(&b, "%s, %s", plural(rep.Events, "event"), plural(len(rep.Findings), "finding"))
 	if rep.MalformedCount > 0 {
-		fmt.Fprintf(&b, ", %d malformed records skipped", rep.MalformedCount)
+		fmt.Fprintf(&b, ", %s skipped", plural(rep.MalformedCount, "malformed record"))
 	}
-	fmt.Fprintf(&b, "; %d new alerts", rep.NewAlerts)
+	if n := len(rep.SkippedFiles); n > 0 {
+		fmt.Fprintf(&b, ", %s not read (not named as logs; -v lists them)", plural(n, "file"))
+	}
+	fmt.Fprintf(&b, "; %s", plural(rep.NewAlerts, "new alert"))
 	if known > 0 {
-		fmt.Fprintf(&b, ", %d findings already alerted", known)
+		fmt.Fprintf(&b, ", %s already alerted", plural(known, "finding"))
 	}
 	if unstored > 0 {
-		fmt.Fprintf(&b, "; %d findings NOT STORED (see the errors above)", unstored)
+		fmt.Fprintf(&b, "; %s NOT STORED (see the errors above)", plural(unstored, "finding"))
+	}
+	if n := len(rep.Errors); n > 0 {
+		fmt.Fprintf(&b, "; %s could not be read (see the errors above)", plural(n, "source"))
 	}
 	fmt.Fprintln(w, b.String())
 }

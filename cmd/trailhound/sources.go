@@ -48,7 +48,7 @@ func cmdSources(e *env, args []string) int {
 	if err != nil {
 		return fail(e, "--stale: %v", err)
 	}
-	a, err := loadApp(e, *cfgPath)
+	a, err := loadApp(e, *cfgPath, readOnly)
 	if err != nil {
 		return fail(e, "%v", err)
 	}
@@ -79,6 +79,7 @@ func cmdSources(e *env, args []string) int {
 	if p := sources.Problems(health, names, a.now(), time.Time{}, 0, sources.ProblemLimits{Stale: staleFor}); p != nil {
 		rep.Problems = p
 	}
+	rep.Problems = withConfigProblems(rep.Problems, checkSources(srcs))
 	if *format == "json" {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
@@ -109,20 +110,54 @@ func printSources(w io.Writer, rep *sourcesReport, now time.Time) {
 		}
 		lag := "-"
 		if r.Lag > 0 {
-			lag = r.Lag.Round(time.Second).String()
+			lag = humanDuration(r.Lag)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", r.Source, r.Type, r.Schedule, ago(r.LastPoll, now), ago(r.LastSuccess, now),
 			lag, r.Events, r.Malformed, perm, dash(oneLine(r.LastError, 100)))
 	}
 	tw.Flush()
 	if len(rep.Problems) == 0 {
-		fmt.Fprintf(w, "%d sources, no problems\n", len(rep.Sources))
+		fmt.Fprintf(w, "%s, no problems\n", plural(len(rep.Sources), "source"))
 		return
 	}
-	fmt.Fprintf(w, "%d sources, %d with problems:\n", len(rep.Sources), len(rep.Problems))
+	fmt.Fprintf(w, "%s, %d with problems:\n", plural(len(rep.Sources), "source"), len(rep.Problems))
 	for _, p := range rep.Problems {
 		fmt.Fprintf(w, "  %s: %s\n", p.Kind, p.Summary)
 	}
+}
+
+// checkSources asks every source that can tell without reading (a file
+// source whose path is missing) whether its configuration can work.
+func checkSources(srcs []sources.Source) map[string]error {
+	out := map[string]error{}
+	for _, s := range srcs {
+		if c, ok := s.(interface{ Check() error }); ok {
+			if err := c.Check(); err != nil {
+				out[s.Name()] = err
+			}
+		}
+	}
+	return out
+}
+
+// withConfigProblems adds a problem for each source whose check failed,
+// in place of what its health records say: the configuration is what a
+// person must fix first.
+func withConfigProblems(ps []sources.Problem, failed map[string]error) []sources.Problem {
+	if len(failed) == 0 {
+		return ps
+	}
+	var out []sources.Problem
+	for _, name := range sortedKeys(failed) {
+		out = append(out, sources.Problem{Source: name, Kind: sources.ProblemPermanent,
+			Summary: fmt.Sprintf("Source %s cannot be read until its configuration is fixed: %s.", name, strings.Join(strings.Split(failed[name].Error(), "\n"), "; "))})
+	}
+	for _, p := range ps {
+		if failed[p.Source] == nil {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // ago formats a time as UTC with how long ago it was, "never" when zero.
@@ -130,7 +165,34 @@ func ago(t, now time.Time) string {
 	if t.IsZero() {
 		return "never"
 	}
-	return fmt.Sprintf("%s (%s ago)", t.UTC().Format("2006-01-02 15:04:05"), now.Sub(t).Round(time.Second))
+	return fmt.Sprintf("%s (%s ago)", t.UTC().Format("2006-01-02 15:04:05"), humanDuration(now.Sub(t)))
+}
+
+// humanDuration shortens a duration for a person: 45s, 12m, 5h20m, 3d4h,
+// 852d.
+func humanDuration(d time.Duration) string {
+	if d < 0 {
+		return "-" + humanDuration(-d)
+	}
+	d = d.Round(time.Second)
+	day := 24 * time.Hour
+	switch {
+	case d < time.Minute:
+		return d.String()
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", d/time.Minute)
+	case d < day:
+		if m := (d % time.Hour) / time.Minute; m > 0 {
+			return fmt.Sprintf("%dh%dm", d/time.Hour, m)
+		}
+		return fmt.Sprintf("%dh", d/time.Hour)
+	case d < 30*day:
+		if h := (d % day) / time.Hour; h > 0 {
+			return fmt.Sprintf("%dd%dh", d/day, h)
+		}
+		return fmt.Sprintf("%dd", d/day)
+	}
+	return fmt.Sprintf("%dd", d/day)
 }
 
 // oneLine shortens an error to one line of at most n characters.

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"strings"
 	"text/tabwriter"
+	"time"
 
+	"github.com/trailhound/trailhound/configs"
 	"github.com/trailhound/trailhound/workflows"
 )
 
@@ -37,7 +39,7 @@ func cmdTasks(e *env, args []string) int {
 		return fail(e, "--format must be text or json, not %q", *format)
 	}
 	f := workflows.TaskFilter{Assignee: *assignee, AlertID: strings.ToUpper(*alert)}
-	a, err := loadApp(e, *cfgPath)
+	a, err := loadApp(e, *cfgPath, readOnly)
 	if err != nil {
 		return fail(e, "%v", err)
 	}
@@ -93,7 +95,10 @@ func cmdTasks(e *env, args []string) int {
 	return exitOK
 }
 
-const taskExamples = `  # show one task with its history
+const taskExamples = `  # open a task for an alert, due in three days
+  trailhound task open TH-3 --assignee slack:U0123ABCD --due 3d --note "remove the rule"
+
+  # show one task with its history
   trailhound task show T-3
 
   # close a task
@@ -104,18 +109,26 @@ const taskExamples = `  # show one task with its history
 `
 
 func cmdTask(e *env, args []string) int {
-	if len(args) == 0 || args[0] != "show" && args[0] != "set" {
-		fmt.Fprintf(e.stderr, "Usage: trailhound task show ID | set ID STATUS [flags]\n\nExamples:\n%s", taskExamples)
+	if len(args) == 0 || args[0] != "show" && args[0] != "set" && args[0] != "open" {
+		fmt.Fprintf(e.stderr, "Usage: trailhound task open ALERT | show ID | set ID STATUS [flags]\n\nExamples:\n%s", taskExamples)
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
 			return exitOK
 		}
 		return exitUsage
 	}
 	sub := args[0]
-	fs := newFlags(e, "task "+sub, map[string]string{"show": "[flags] ID", "set": "[flags] ID STATUS"}[sub], taskExamples)
+	fs := newFlags(e, "task "+sub, map[string]string{"show": "[flags] ID", "set": "[flags] ID STATUS", "open": "[flags] ALERT"}[sub], taskExamples)
 	cfgPath := fs.String("config", "", "config `file` (default: the embedded demo config)")
-	note := fs.String("note", "", "a `note` recorded with the change (set)")
-	as := fs.String("as", "", "who makes the change, recorded as cli:NAME (default: $USER)")
+	var note, as, assignee, due, title *string
+	if sub != "show" {
+		note = fs.String("note", "", "a `note` recorded with the change")
+		as = fs.String("as", "", "who makes the change, recorded as cli:NAME (default: $USER)")
+	}
+	if sub == "open" {
+		assignee = fs.String("assignee", "", "who carries the task out: a `person` (slack:U0123ABCD, discord:112233445566778899 or a name)")
+		due = fs.String("due", "", "when it is due: a `duration` from now (3d, 36h) or a date (2006-01-02 or RFC 3339); default: by the alert's severity (workflows.tasks.due)")
+		title = fs.String("title", "", "the task's `title` (default: Fix: and the alert's title)")
+	}
 	// Flags may follow the positional arguments: move them first.
 	var pos, flags []string
 	rest := args[1:]
@@ -133,27 +146,64 @@ func cmdTask(e *env, args []string) int {
 	if code := parseFlags(fs, append(flags, pos...)); code >= 0 {
 		return code
 	}
-	want := map[string]int{"show": 1, "set": 2}[sub]
+	want := map[string]int{"show": 1, "set": 2, "open": 1}[sub]
 	if fs.NArg() != want {
-		return fail(e, "task %s takes %s", sub, map[string]string{"show": "one task id, e.g. T-3", "set": "a task id and a status, e.g. T-3 done"}[sub])
+		return fail(e, "task %s takes %s", sub, map[string]string{"show": "one task id, e.g. T-3", "set": "a task id and a status, e.g. T-3 done", "open": "one alert id, e.g. TH-3"}[sub])
 	}
 	id := strings.ToUpper(fs.Arg(0))
-	a, err := loadApp(e, *cfgPath)
+	var dueAt time.Time
+	if sub == "open" && *due != "" {
+		if strings.HasPrefix(*due, "-") {
+			return fail(e, "--due: %q is in the past", *due)
+		}
+		d, err := configs.ParseDuration(*due)
+		switch {
+		case err == nil:
+			dueAt = time.Now().Add(d)
+		default:
+			if dueAt, err = parseWhen(*due, time.Now()); err != nil {
+				return fail(e, "--due: %q is neither a duration like 3d nor a date (2006-01-02 or RFC 3339)", *due)
+			}
+		}
+	}
+	acc := readWrite
+	if sub == "show" {
+		acc = readOnly
+	}
+	a, err := loadApp(e, *cfgPath, acc)
 	if err != nil {
 		return fail(e, "%v", err)
 	}
 	defer a.Close()
-	if sub == "set" {
-		st, err := workflows.ParseTaskStatus(fs.Arg(1))
-		if err != nil {
-			return fail(e, "%v", err)
-		}
-		actor := *as
+	actor := ""
+	if as != nil {
+		actor = *as
 		if actor == "" {
 			actor = e.getenv("USER")
 		}
 		if actor == "" {
 			actor = "unknown"
+		}
+	}
+	if sub == "open" {
+		t, err := a.alerts.CreateTask(workflows.TaskInput{AlertID: id, Assignee: *assignee, Due: dueAt, Notes: *note, Title: *title}, "cli:"+actor)
+		if errors.Is(err, workflows.ErrNotFound) {
+			return fail(e, "no alert %s", id)
+		}
+		if err != nil {
+			return fail(e, "%v", err)
+		}
+		due := "no due date"
+		if !t.Due.IsZero() {
+			due = "due " + t.Due.UTC().Format("2006-01-02 15:04 UTC")
+		}
+		fmt.Fprintf(e.stdout, "%s opened for %s: %s, assigned to %s, %s\n", t.ID, t.AlertID, t.Title, dash(t.Assignee), due)
+		return exitOK
+	}
+	if sub == "set" {
+		st, err := workflows.ParseTaskStatus(fs.Arg(1))
+		if err != nil {
+			return fail(e, "%v", err)
 		}
 		t, err := a.alerts.SetTaskStatus(id, st, "cli:"+actor, *note)
 		if errors.Is(err, workflows.ErrNotFound) {

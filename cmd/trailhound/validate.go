@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 )
 
 func cmdValidate(e *env, args []string) int {
@@ -46,6 +47,12 @@ func cmdValidate(e *env, args []string) int {
 	if err != nil {
 		return fail(e, "%v", err)
 	}
+	failed := checkSources(srcs)
+	for _, name := range sortedKeys(failed) {
+		for _, line := range strings.Split(failed[name].Error(), "\n") {
+			fmt.Fprintf(e.stderr, "warning: source %s: %s\n", name, strings.TrimPrefix(line, "file source \""+name+"\": "))
+		}
+	}
 	names := ""
 	for i, n := range notifiers {
 		if i > 0 {
@@ -53,6 +60,10 @@ func cmdValidate(e *env, args []string) int {
 		}
 		names += n.Name()
 	}
-	fmt.Fprintf(e.stdout, "%s: ok (%d sources, %d detectors, notifiers: %s; data in %s)\n", cfg.File, len(srcs), len(a.engine.Detectors()), names, dataDir)
+	status := "ok"
+	if len(failed) > 0 {
+		status = fmt.Sprintf("ok, with %s (see the warnings above)", plural(len(failed), "warning"))
+	}
+	fmt.Fprintf(e.stdout, "%s: %s (%s, %s, notifiers: %s; data in %s)\n", cfg.File, status, plural(len(srcs), "source"), plural(len(a.engine.Detectors()), "detector"), names, dataDir)
 	return exitOK
 }

@@ -132,6 +132,22 @@ func (p *silenceProfile) usualGap() time.Duration {
 	return time.Duration(m) * time.Second
 }
 
+// usualText says what the usual quiet spell was measured over: the last
+// days with events kept, which are the last calendar days only for a
+// source that sends every day.
+func (p *silenceProfile) usualText(usual time.Duration) string {
+	if len(p.Gaps) == 0 {
+		return "it had no quiet spell before"
+	}
+	day := func(d int64) string { return time.Unix(d*86400, 0).UTC().Format("2006-01-02") }
+	first, last := p.Gaps[0].Day, p.Gaps[len(p.Gaps)-1].Day
+	over := "on " + day(first)
+	if first != last {
+		over = fmt.Sprintf("over its last %d days with events, %s to %s,", len(p.Gaps), day(first), day(last))
+	}
+	return fmt.Sprintf("its longest quiet spell %s was %s", over, shortDur(usual))
+}
+
 // mature reports whether the key has enough history to be judged.
 func (p *silenceProfile) mature(c SilenceConfig) bool {
 	return p.H.Events >= c.MinEvents && time.Duration(p.H.Last-p.H.First)*time.Second >= c.MinHistory.D()
@@ -212,9 +228,9 @@ func (d *Silence) finding(key string, p *silenceProfile, now, last time.Time, qu
 		// Impair Defenses: Disable or Modify Cloud Logs.
 		Technique:      "T1562.008",
 		Description:    "A log source that sends events steadily has been silent for much longer than usual. Logging may have been stopped or deleted (an attacker covering tracks), or delivery broke; either way detections are blind for it.",
-		Recommendation: "Check the trail's logging status (StopLogging, DeleteTrail, changed event selectors), the log group's subscription and retention, and the reader's permissions; see `trailhound findings` for errors of the source's polls.",
-		Reason: fmt.Sprintf("no events from %s since %s (%s ago); its longest quiet spell in the last %d days was %s (threshold %s)",
-			what, last.Format("2006-01-02 15:04 UTC"), shortDur(quiet), silenceDays, shortDur(usual), shortDur(threshold)),
+		Recommendation: "Check the trail's logging status (StopLogging, DeleteTrail, changed event selectors), the log group's subscription and retention, and the reader's permissions; `trailhound sources` shows the errors of the source's polls.",
+		Reason: fmt.Sprintf("no events from %s since %s (%s ago); %s (threshold %s)",
+			what, last.Format("2006-01-02 15:04 UTC"), shortDur(quiet), p.usualText(usual), shortDur(threshold)),
 		Tags:    []string{"anomaly", "silence"},
 		Time:    now.UTC(),
 		Source:  p.Source,

@@ -30,9 +30,9 @@ func TestSilence(t *testing.T) {
 	}{
 		{"busy source, quiet 30m", 48 * time.Hour, 5 * time.Minute, 30 * time.Minute, false, ""},
 		{"busy source, quiet 90m", 48 * time.Hour, 5 * time.Minute, 90 * time.Minute, true,
-			"no events from source trail since 2026-03-02 10:00 UTC (1h30m ago); its longest quiet spell in the last 14 days was 5m (threshold 1h00m)"},
+			"no events from source trail since 2026-03-02 10:00 UTC (1h30m ago); its longest quiet spell over its last 3 days with events, 2026-02-28 to 2026-03-02, was 5m (threshold 1h00m)"},
 		{"sparse source: 2h gaps are usual, quiet 3h", 72 * time.Hour, 2 * time.Hour, 3 * time.Hour, false, ""},
-		{"sparse source, quiet 5h", 72 * time.Hour, 2 * time.Hour, 5 * time.Hour, true, "longest quiet spell in the last 14 days was 2h00m (threshold 4h00m)"},
+		{"sparse source, quiet 5h", 72 * time.Hour, 2 * time.Hour, 5 * time.Hour, true, "longest quiet spell over its last 4 days with events, 2026-02-27 to 2026-03-02, was 2h00m (threshold 4h00m)"},
 		{"too little history", 12 * time.Hour, 5 * time.Minute, 10 * time.Hour, false, ""},
 		{"too few events", 72 * time.Hour, 2 * time.Hour, 40 * time.Hour, true, ""},
 	}
@@ -124,5 +124,29 @@ func TestSilenceByAccount(t *testing.T) {
 	fs := s.Silence.Check(context.Background(), t0.Add(61*time.Minute))
 	if len(fs) != 1 || fs[0].Account != "222222222222" || !strings.Contains(fs[0].Reason, "source org-trail (account 222222222222, region eu-west-1)") {
 		t.Fatalf("findings=%v, want account 222222222222 only", reasons(fs))
+	}
+}
+
+// TestSilenceReasonNamesItsDays: the usual quiet spell is measured over
+// the last days with events, which for logs years apart are not "the last
+// 14 days": the reason names them, and the advice points to
+// `trailhound sources`.
+func TestSilenceReasonNamesItsDays(t *testing.T) {
+	c := testConfig()
+	c.Silence.MinEvents = 20
+	s := newSuite(t, nil, c)
+	old := t0.Add(-387 * 24 * time.Hour)
+	steady(t, s, "samples", 2*time.Hour, 5*time.Minute, old)
+	steady(t, s, "samples", 2*time.Hour, 5*time.Minute, t0)
+	fs := s.Silence.Check(context.Background(), t0.Add(2000*24*time.Hour))
+	if len(fs) != 1 {
+		t.Fatalf("findings=%v, want one", reasons(fs))
+	}
+	want := "its longest quiet spell over its last 2 days with events, " + old.Format("2006-01-02") + " to " + t0.Format("2006-01-02") + ", was 386d"
+	if !strings.Contains(fs[0].Reason, want) || strings.Contains(fs[0].Reason, "14 days") {
+		t.Fatalf("reason=%q, want it to contain %q", fs[0].Reason, want)
+	}
+	if !strings.Contains(fs[0].Recommendation, "`trailhound sources`") || strings.Contains(fs[0].Recommendation, "trailhound findings") {
+		t.Fatalf("recommendation=%q", fs[0].Recommendation)
 	}
 }

@@ -1,8 +1,16 @@
 // Package file is a log source that reads CloudTrail and CloudWatch Logs
 // exports from local files and directories.
+//
+// A file named in Paths is read whatever its name: its format (gzip,
+// a JSON document, JSON Lines) is told from its content. Inside a
+// directory, only files whose names say they are logs are read (see
+// LogExtensions); the others are skipped, counted and named by Skipped.
 package file
 
 import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +22,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/trailhound/trailhound/sources"
@@ -33,6 +42,9 @@ type Source struct {
 	name string
 	opts Options
 	fsys fs.FS
+
+	mu      sync.Mutex
+	skipped []string
 }
 
 // New returns a file source. When fsys is nil, paths name files on disk;
@@ -56,9 +68,44 @@ type checkpoint struct {
 	Files map[string]fileState `json:"files"`
 }
 
+// Check reports configured paths that cannot be read now: each one that
+// does not exist or may not be listed, joined in one error classified as
+// sources.ClassNotFound or sources.ClassUnauthorized. It reads no file.
+func (s *Source) Check() error {
+	var errs []error
+	for _, root := range s.opts.Paths {
+		if _, err := s.statPath(root); err != nil {
+			errs = append(errs, s.rootError(root, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Skipped returns the files the last Fetch found in directories and did
+// not read because their names are not those of log files, in name order.
+func (s *Source) Skipped() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.skipped...)
+}
+
+// rootError describes a configured path that cannot be read, classified
+// so that the source's health shows a person must act.
+func (s *Source) rootError(root string, err error) error {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return sources.Classified(sources.ClassNotFound, fmt.Errorf("file source %q: path %s does not exist", s.name, root))
+	case errors.Is(err, fs.ErrPermission):
+		return sources.Classified(sources.ClassUnauthorized, fmt.Errorf("file source %q: path %s: permission denied", s.name, root))
+	}
+	return fmt.Errorf("file source %q: path %s: %w", s.name, root, err)
+}
+
 // Fetch reads every file not read before or changed since, in name order.
 // A file that cannot be opened or read is reported as malformed and the
-// others are still read.
+// others are still read. A configured path that does not exist or cannot
+// be listed is the source's error: the other paths are still read, and
+// the error is returned as a sources.PartialError with their checkpoint.
 func (s *Source) Fetch(ctx context.Context, cp []byte, sink sources.Sink) ([]byte, error) {
 	prev := checkpoint{Files: map[string]fileState{}}
 	if len(cp) > 0 && !s.opts.Rescan {
@@ -67,11 +114,24 @@ func (s *Source) Fetch(ctx context.Context, cp []byte, sink sources.Sink) ([]byt
 		}
 	}
 	next := checkpoint{Files: map[string]fileState{}}
+	var rootErrs []error
+	var skipped []string
+	defer func() {
+		s.mu.Lock()
+		s.skipped = skipped
+		s.mu.Unlock()
+	}()
 	for _, root := range s.opts.Paths {
-		files, err := s.list(root)
+		files, skip, err := s.list(root)
+		skipped = append(skipped, skip...)
 		if err != nil {
+			if _, serr := s.statPath(root); serr != nil {
+				rootErrs = append(rootErrs, s.rootError(root, serr))
+				continue
+			}
+			// The root is there but part of the walk failed (an
+			// unreadable subdirectory): read what was listed.
 			sink.Malformed(sources.Malformed{Where: root, Offset: -1, Reason: err.Error()})
-			continue
 		}
 		for _, f := range files {
 			if err := ctx.Err(); err != nil {
@@ -92,16 +152,32 @@ func (s *Source) Fetch(ctx context.Context, cp []byte, sink sources.Sink) ([]byt
 			next.Files[f] = st
 		}
 	}
-	return json.Marshal(next)
+	out, err := json.Marshal(next)
+	if err != nil {
+		return nil, err
+	}
+	if len(rootErrs) > 0 {
+		return nil, sources.Partial(out, errors.Join(rootErrs...))
+	}
+	return out, nil
 }
 
 func (s *Source) read(ctx context.Context, name string, sink sources.Sink) error {
-	r, err := s.open(name)
+	f, err := s.open(name)
 	if err != nil {
 		sink.Malformed(sources.Malformed{Where: name, Offset: -1, Reason: err.Error()})
 		return nil
 	}
-	defer r.Close()
+	defer f.Close()
+	r := bufio.NewReaderSize(f, sniffBytes)
+	if !isLogFile(path.Base(filepath.ToSlash(name))) {
+		// A file named on its own is read whatever its name; say so
+		// plainly when its content is no log at all.
+		if format := Sniff(r); format == FormatUnknown {
+			sink.Malformed(sources.Malformed{Where: name, Offset: -1, Reason: "not a log file: the content is neither JSON nor gzip-compressed JSON"})
+			return nil
+		}
+	}
 	wrapped := sources.FuncSink{
 		OnEvent: func(ctx context.Context, ev *sources.Event) error {
 			if err := sink.Event(ctx, ev); err != nil {
@@ -137,56 +213,126 @@ func (s *Source) open(name string) (io.ReadCloser, error) {
 	return os.Open(name)
 }
 
-func (s *Source) stat(name string) (fileState, error) {
-	var fi fs.FileInfo
-	var err error
+func (s *Source) statPath(name string) (fs.FileInfo, error) {
 	if s.fsys != nil {
-		fi, err = fs.Stat(s.fsys, name)
-	} else {
-		fi, err = os.Stat(name)
+		return fs.Stat(s.fsys, path.Clean(name))
 	}
+	return os.Stat(name)
+}
+
+func (s *Source) stat(name string) (fileState, error) {
+	fi, err := s.statPath(name)
 	if err != nil {
 		return fileState{}, err
 	}
 	return fileState{Size: fi.Size(), ModTime: fi.ModTime().UTC()}, nil
 }
 
-// list returns the log files under root in name order, skipping hidden
-// files and files that are clearly not logs.
-func (s *Source) list(root string) ([]string, error) {
-	var files []string
+// list returns the files to read under root in name order: root itself
+// when it is a file, whatever its name; in a directory, the files whose
+// names say they are logs, skipping hidden files and directories. skipped
+// are the other files of the directory, documentation (README.md) aside.
+func (s *Source) list(root string) (files, skipped []string, err error) {
 	walk := func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
+		if p == root || p == path.Clean(root) {
+			if !d.IsDir() {
+				files = append(files, p)
+			}
+			return nil
+		}
 		base := d.Name()
-		if strings.HasPrefix(base, ".") && p != root {
+		if strings.HasPrefix(base, ".") {
 			if d.IsDir() {
 				return fs.SkipDir
 			}
 			return nil
 		}
-		if !d.IsDir() && isLogFile(base) {
+		switch {
+		case d.IsDir():
+		case isLogFile(base):
 			files = append(files, p)
+		case !isDocument(base):
+			skipped = append(skipped, p)
 		}
 		return nil
 	}
-	var err error
 	if s.fsys != nil {
 		err = fs.WalkDir(s.fsys, path.Clean(root), walk)
 	} else {
 		err = filepath.WalkDir(root, walk)
 	}
 	sort.Strings(files)
-	return files, err
+	sort.Strings(skipped)
+	return files, skipped, err
 }
+
+// LogExtensions are the file name endings read inside directories, each
+// also with ".gz" after it.
+var LogExtensions = []string{".json", ".jsonl", ".ndjson", ".log", ".txt"}
 
 func isLogFile(name string) bool {
 	name = strings.TrimSuffix(strings.ToLower(name), ".gz")
-	for _, ext := range []string{".json", ".jsonl", ".ndjson", ".log", ".txt"} {
+	for _, ext := range LogExtensions {
 		if strings.HasSuffix(name, ext) {
 			return true
 		}
 	}
 	return false
+}
+
+// isDocument reports whether a file is documentation kept beside logs
+// (README.md, LICENSE): not read, and not worth reporting as skipped.
+func isDocument(name string) bool {
+	lower := strings.ToLower(name)
+	return strings.HasSuffix(lower, ".md") || strings.HasPrefix(lower, "readme") || strings.HasPrefix(lower, "license") || strings.HasPrefix(lower, "notice")
+}
+
+// Format is what Sniff finds at the start of a file.
+type Format string
+
+// Formats Sniff tells apart.
+const (
+	// FormatJSON is a JSON document or JSON Lines.
+	FormatJSON Format = "json"
+	// FormatGzipJSON is gzip-compressed JSON.
+	FormatGzipJSON Format = "gzip"
+	// FormatUnknown is anything else.
+	FormatUnknown Format = ""
+)
+
+// sniffBytes is how much of a file Sniff may look at.
+const sniffBytes = 64 << 10
+
+// Sniff tells from the first bytes of r whether it holds JSON (a document
+// or JSON Lines) or gzip-compressed JSON, without consuming them.
+func Sniff(r *bufio.Reader) Format {
+	head, _ := r.Peek(512)
+	if len(head) >= 2 && head[0] == 0x1f && head[1] == 0x8b {
+		more, _ := r.Peek(sniffBytes)
+		zr, err := gzip.NewReader(bytes.NewReader(more))
+		if err != nil {
+			return FormatUnknown
+		}
+		plain := make([]byte, 512)
+		n, _ := io.ReadFull(zr, plain)
+		if looksJSON(plain[:n]) {
+			return FormatGzipJSON
+		}
+		return FormatUnknown
+	}
+	if looksJSON(head) {
+		return FormatJSON
+	}
+	return FormatUnknown
+}
+
+// looksJSON reports whether b starts, after white space and a byte order
+// mark, with an object or an array.
+func looksJSON(b []byte) bool {
+	b = bytes.TrimPrefix(b, []byte("\xef\xbb\xbf"))
+	b = bytes.TrimLeft(b, " \t\r\n")
+	return len(b) > 0 && (b[0] == '{' || b[0] == '[')
 }
