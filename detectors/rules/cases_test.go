@@ -322,3 +322,43 @@ func TestFreshEngine(t *testing.T) {
 		t.Fatalf("findings=%d on the second event of one engine, want 1", len(fs))
 	}
 }
+
+// TestTechniqueSet judges techniques.jsonl: 100 attack records written
+// from public descriptions of AWS attack techniques (one or two per
+// technique, across the services of COVERAGE.md) and 38 benign look-alikes
+// of them, written apart from the rules' inline tests, against the same
+// bars as TestLabelledSet.
+func TestTechniqueSet(t *testing.T) {
+	f, err := os.Open(filepath.Join(labelledDir, "techniques.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	p, err := rules.Load(rules.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := rules.EvalCases(context.Background(), f, func() (*detectors.Engine, error) { return p.FreshEngine(), nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range rep.Unjudged {
+		t.Errorf("line %d (%s) could not be judged: %s", u.Line, u.Name, u.Err)
+	}
+	for _, o := range rep.Misses {
+		t.Logf("missed      line %-4d %s", o.Line, o.Name)
+	}
+	for _, o := range rep.FalseFirings {
+		t.Logf("false fire  line %-4d %s: %s %v (%s)", o.Line, o.Name, o.Severity, o.Fired, o.Reason)
+	}
+	a, l := rep.Attacks, rep.LookAlikes
+	t.Logf("attacks: %d cases, %d (%.1f%%) with a finding, %d (%.1f%%) medium or higher", a.Cases, a.Fired, 100*a.FiredShare(), a.Serious, 100*a.SeriousShare())
+	t.Logf("look-alikes: %d cases, %d (%.1f%%) with a finding, %d (%.1f%%) medium or higher", l.Cases, l.Fired, 100*l.FiredShare(), l.Serious, 100*l.SeriousShare())
+	if a.Cases != 100 || l.Cases != 38 {
+		t.Errorf("%d attacks and %d look-alikes, want 100 and 38", a.Cases, l.Cases)
+	}
+	if a.FiredShare() < minAttacksFired || l.SeriousShare() > maxLookAlikesSerious || l.FiredShare() > maxLookAlikesFired {
+		t.Errorf("figures outside the bars (attacks with a finding >= %.0f%%, look-alikes medium+ <= %.0f%%, any <= %.0f%%)",
+			100*minAttacksFired, 100*maxLookAlikesSerious, 100*maxLookAlikesFired)
+	}
+}
