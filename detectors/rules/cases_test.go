@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -130,26 +131,8 @@ func TestLabelledSet(t *testing.T) {
 		t.Fatalf("%s is out of date; run go test ./detectors/rules -run TestLabelledSet -update", path)
 	}
 
-	p, err := rules.Load(rules.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep, err := rules.EvalCases(context.Background(), bytes.NewReader(want), func() (*detectors.Engine, error) { return p.FreshEngine(), nil })
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, u := range rep.Unjudged {
-		t.Errorf("line %d (%s) could not be judged: %s", u.Line, u.Name, u.Err)
-	}
-	for _, o := range rep.Misses {
-		t.Logf("missed      line %-4d %s", o.Line, o.Name)
-	}
-	for _, o := range rep.FalseFirings {
-		t.Logf("false fire  line %-4d %s: %s %v (%s)", o.Line, o.Name, o.Severity, o.Fired, o.Reason)
-	}
+	rep := judgeSet(t, bytes.NewReader(want))
 	a, l := rep.Attacks, rep.LookAlikes
-	t.Logf("attacks: %d cases, %d (%.1f%%) with a finding, %d (%.1f%%) medium or higher", a.Cases, a.Fired, 100*a.FiredShare(), a.Serious, 100*a.SeriousShare())
-	t.Logf("look-alikes: %d cases, %d (%.1f%%) with a finding, %d (%.1f%%) medium or higher", l.Cases, l.Fired, 100*l.FiredShare(), l.Serious, 100*l.SeriousShare())
 	if a.FiredShare() < minAttacksFired {
 		t.Errorf("attacks with a finding %.1f%%, want at least %.0f%%", 100*a.FiredShare(), 100*minAttacksFired)
 	}
@@ -334,11 +317,26 @@ func TestTechniqueSet(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
+	rep := judgeSet(t, f)
+	a, l := rep.Attacks, rep.LookAlikes
+	if a.Cases != 100 || l.Cases != 38 {
+		t.Errorf("%d attacks and %d look-alikes, want 100 and 38", a.Cases, l.Cases)
+	}
+	if a.FiredShare() < minAttacksFired || l.SeriousShare() > maxLookAlikesSerious || l.FiredShare() > maxLookAlikesFired {
+		t.Errorf("figures outside the bars (attacks with a finding >= %.0f%%, look-alikes medium+ <= %.0f%%, any <= %.0f%%)",
+			100*minAttacksFired, 100*maxLookAlikesSerious, 100*maxLookAlikesFired)
+	}
+}
+
+// judgeSet runs labelled cases through fresh engines of the built-in pack
+// and logs the misses, false firings and figures.
+func judgeSet(t *testing.T, r io.Reader) rules.CaseReport {
+	t.Helper()
 	p, err := rules.Load(rules.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := rules.EvalCases(context.Background(), f, func() (*detectors.Engine, error) { return p.FreshEngine(), nil })
+	rep, err := rules.EvalCases(context.Background(), r, func() (*detectors.Engine, error) { return p.FreshEngine(), nil })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -354,11 +352,5 @@ func TestTechniqueSet(t *testing.T) {
 	a, l := rep.Attacks, rep.LookAlikes
 	t.Logf("attacks: %d cases, %d (%.1f%%) with a finding, %d (%.1f%%) medium or higher", a.Cases, a.Fired, 100*a.FiredShare(), a.Serious, 100*a.SeriousShare())
 	t.Logf("look-alikes: %d cases, %d (%.1f%%) with a finding, %d (%.1f%%) medium or higher", l.Cases, l.Fired, 100*l.FiredShare(), l.Serious, 100*l.SeriousShare())
-	if a.Cases != 100 || l.Cases != 38 {
-		t.Errorf("%d attacks and %d look-alikes, want 100 and 38", a.Cases, l.Cases)
-	}
-	if a.FiredShare() < minAttacksFired || l.SeriousShare() > maxLookAlikesSerious || l.FiredShare() > maxLookAlikesFired {
-		t.Errorf("figures outside the bars (attacks with a finding >= %.0f%%, look-alikes medium+ <= %.0f%%, any <= %.0f%%)",
-			100*minAttacksFired, 100*maxLookAlikesSerious, 100*maxLookAlikesFired)
-	}
+	return rep
 }
