@@ -123,6 +123,10 @@ func TestParseDuration(t *testing.T) {
 		{"d", 0, true},
 		{"1.5d", 0, true},
 		{"", 0, true},
+		// 2^48+1 days wraps to exactly one day without an overflow check.
+		{"281474976710657d", 0, true},
+		{"106751d", 106751 * 24 * time.Hour, false},
+		{"106751d23h59m", 0, true},
 	}
 	for _, tc := range tests {
 		got, err := ParseDuration(tc.in)

@@ -2,6 +2,7 @@ package configs
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"reflect"
 	"regexp"
@@ -536,6 +537,10 @@ func ParseDuration(s string) (time.Duration, error) {
 		if _, err := fmt.Sscanf(s[:i], "%d", &n); err != nil || fmt.Sprint(n) != s[:i] || n < 0 {
 			return 0, fmt.Errorf("invalid duration %q", s)
 		}
+		// time.Duration holds about 106,751 days; more would wrap.
+		if n > maxDurationDays {
+			return 0, fmt.Errorf("duration %q is too long (at most %d days)", s, maxDurationDays)
+		}
 		days = time.Duration(n) * 24 * time.Hour
 		s = s[i+1:]
 		if s == "" {
@@ -549,8 +554,15 @@ func ParseDuration(s string) (time.Duration, error) {
 	if d < 0 {
 		return 0, fmt.Errorf("negative duration %q", s)
 	}
+	if days+d < days {
+		return 0, fmt.Errorf("duration %q is too long", s)
+	}
 	return days + d, nil
 }
+
+// maxDurationDays is the most days ParseDuration takes: the largest whole
+// number of days a time.Duration can hold.
+const maxDurationDays = int(math.MaxInt64 / int64(24*time.Hour))
 
 // UnmarshalYAML implements yaml.Unmarshaler.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
