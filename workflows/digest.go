@@ -526,7 +526,7 @@ func (d *Digest) outsidePeriod() string {
 	if !last.Equal(first) {
 		days += " to " + last.Format("2006-01-02")
 	}
-	return fmt.Sprintf("%s of them happened outside the period (late logs or a backfill), %s", plural(n, "finding"), days)
+	return fmt.Sprintf("%s happened outside the period (late logs or a backfill): %s", plural(n, "finding"), days)
 }
 
 // Markdown renders the digest as a Markdown document.

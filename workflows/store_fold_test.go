@@ -114,7 +114,7 @@ func TestDigestCountsByEventTime(t *testing.T) {
 	if today.Stored != 6 || !today.InPeriod || today.Opened != 6 || today.Total() != 1 || today.Findings[detectors.Low] != 1 {
 		t.Fatalf("today=%+v, want 6 stored and opened, one low finding", today)
 	}
-	if md := d.Markdown(); !strings.Contains(md, "5 findings of them happened outside the period (late logs or a backfill), 2021-05-03 to 2021-05-07") {
+	if md := d.Markdown(); !strings.Contains(md, "5 findings happened outside the period (late logs or a backfill): 2021-05-03 to 2021-05-07") {
 		t.Fatalf("markdown does not say the findings are old:\n%s", md)
 	}
 }
