@@ -27,8 +27,9 @@ var (
 // whole poll is stored.
 const DefaultBatchEvents = 5000
 
-// MaxFindingsKept caps Result.Findings of a stateful poll; FindingCount is
-// always exact, and one-shot scans keep every finding.
+// MaxFindingsKept caps Result.Findings, so that a poll or a scan of any
+// size keeps memory flat; FindingCount is always exact, and Job.OnStored
+// sees every finding.
 const MaxFindingsKept = 1000
 
 // DefaultSeenRetention is how long the IDs of processed events are kept to
@@ -55,6 +56,11 @@ type Job struct {
 	SeenRetention time.Duration
 	// BatchEvents overrides DefaultBatchEvents when positive.
 	BatchEvents int
+	// OnStored, when set, is called after each commit with the findings it
+	// stored, in the order they were found, and what the store did with
+	// them: a one-shot scan prints its findings this way as it goes
+	// instead of keeping them. The slice is reused after the call returns.
+	OnStored func(stored []detectors.Finding, ing IngestResult)
 }
 
 // Result is what one poll did.
@@ -70,8 +76,8 @@ type Result struct {
 	// wrong type left empty, or no usable time (judged at processing
 	// time). They are kept and judged.
 	WarningCount int
-	// Findings are the findings of the poll: all of them for a one-shot
-	// scan, the first MaxFindingsKept for a stateful poll.
+	// Findings are the first MaxFindingsKept findings of the poll; use
+	// Job.OnStored to see all of them.
 	Findings []detectors.Finding
 	// FindingCount counts every finding of the poll.
 	FindingCount int
@@ -159,6 +165,9 @@ func (j *Job) Run(ctx context.Context) (*Result, error) {
 		res.Ingest.merge(ing)
 		res.Verified = append(res.Verified, verified...)
 		fixes.stored()
+		if j.OnStored != nil {
+			j.OnStored(pending, ing)
+		}
 		pending, newIDs = pending[:0], newIDs[:0]
 		clear(seen)
 		return nil
@@ -198,7 +207,7 @@ func (j *Job) Run(ctx context.Context) (*Result, error) {
 			for _, f := range fs {
 				metricFindings.WithLabelValues(f.RuleID, f.Severity.String()).Inc()
 			}
-			if !j.Stateful || len(res.Findings)+len(fs) <= MaxFindingsKept {
+			if len(res.Findings)+len(fs) <= MaxFindingsKept {
 				res.Findings = append(res.Findings, fs...)
 			}
 			fixes.observe(ev)

@@ -232,3 +232,42 @@ func TestJobRecordsWithWarningsAreJudged(t *testing.T) {
 		t.Fatalf("health=%+v, want 2 warnings", hs)
 	}
 }
+
+// TestJobOneShotStreamsFindings: a one-shot scan hands every finding to
+// OnStored batch by batch, after it is stored, and keeps at most
+// MaxFindingsKept in its result, so memory stays flat however much it reads.
+func TestJobOneShotStreamsFindings(t *testing.T) {
+	db := testdb.Open(t)
+	alerts, _ := NewStore(db)
+	srcStore, _ := sources.NewStore(db)
+	n := MaxFindingsKept + 500
+	src := &listSource{events: events(n), failAfter: -1}
+	var got, calls, news int
+	job := &Job{Source: src, Detectors: detectors.NewEngine(everyEvent{}), Alerts: alerts, Sources: srcStore, BatchEvents: 100,
+		OnStored: func(fs []detectors.Finding, ing IngestResult) {
+			calls++
+			news += len(ing.New)
+			for _, f := range fs {
+				if _, err := alerts.FindByFingerprint(f.Fingerprint); err != nil {
+					t.Fatalf("finding %d handed over before it was stored: %v", got, err)
+				}
+				got++
+			}
+		}}
+	res, err := job.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != n || res.FindingCount != n {
+		t.Fatalf("OnStored saw %d findings, count=%d, want %d", got, res.FindingCount, n)
+	}
+	if calls < n/100 {
+		t.Fatalf("OnStored called %d times, want one per batch of 100 (>= %d)", calls, n/100)
+	}
+	if len(res.Findings) > MaxFindingsKept {
+		t.Fatalf("result keeps %d findings, want at most %d", len(res.Findings), MaxFindingsKept)
+	}
+	if news != len(res.Ingest.New) {
+		t.Fatalf("OnStored saw %d new alerts, result %d", news, len(res.Ingest.New))
+	}
+}

@@ -176,7 +176,7 @@ func TestHumanDuration(t *testing.T) {
 
 func TestPlurals(t *testing.T) {
 	var b strings.Builder
-	printScan(&b, &scanReport{Events: 1, MalformedCount: 1, NewAlerts: 1, Findings: []scanFinding{{AlertID: "TH-1", NewAlert: true}}})
+	printScan(&b, &scanReport{Events: 1, MalformedCount: 1, NewAlerts: 1, FindingCount: 1})
 	if !strings.Contains(b.String(), "1 event, 1 finding, 1 malformed record skipped; 1 new alert\n") {
 		t.Fatalf("summary: %q", b.String())
 	}

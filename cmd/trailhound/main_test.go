@@ -175,12 +175,29 @@ func TestScanJSON(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit=%d", code)
 	}
-	var rep scanReport
+	var rep struct {
+		scanReport
+		Findings []scanFinding `json:"findings"`
+	}
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("stdout is not JSON: %v\n%s", err, out)
 	}
 	if rep.Events == 0 || len(rep.Findings) == 0 || rep.NewAlerts == 0 {
 		t.Fatalf("report=%+v", rep)
+	}
+	if len(rep.Findings) != rep.FindingCount {
+		t.Fatalf("findings=%d, finding_count=%d", len(rep.Findings), rep.FindingCount)
+	}
+	// The findings are streamed one a line, inside the array.
+	lines := strings.Split(out, "\n")
+	if lines[1] != `  "findings": [` {
+		t.Fatalf("line 2=%q, want the findings array", lines[1])
+	}
+	for i, l := range lines[2 : 2+rep.FindingCount] {
+		var f scanFinding
+		if err := json.Unmarshal([]byte(strings.TrimSuffix(strings.TrimSpace(l), ",")), &f); err != nil || f.RuleID == "" {
+			t.Fatalf("line %d is not one finding: %v\n%s", i+3, err, l)
+		}
 	}
 }
 

@@ -33,6 +33,12 @@ const scanExamples = `  # scan the bundled sample logs with the embedded demo co
 
   # machine-readable output
   trailhound scan --format json ./logs > findings.json
+
+Findings are printed as they are stored, a batch at a time, and not kept:
+memory stays flat however many there are. The text table is aligned within
+each batch. --format json writes one JSON object whose "findings" array is
+streamed, one finding a line, and whose summary fields (events, counts,
+malformed records, errors) follow the array.
 `
 
 // parseWhen parses a --since/--until value: a duration before now ("24h",
@@ -60,19 +66,28 @@ type scanFinding struct {
 	NewAlert bool   `json:"new_alert"`
 }
 
+// scanReport is the summary of a scan: counts, not findings, which are
+// written as they are stored.
 type scanReport struct {
 	Events    int                 `json:"events"`
 	Malformed []sources.Malformed `json:"malformed"`
 	// MalformedCount may exceed len(Malformed), which is capped.
-	MalformedCount int           `json:"malformed_count"`
-	Findings       []scanFinding `json:"findings"`
-	NewAlerts      int           `json:"new_alerts"`
+	MalformedCount int `json:"malformed_count"`
+	// FindingCount counts the findings, stored or not.
+	FindingCount int `json:"finding_count"`
+	NewAlerts    int `json:"new_alerts"`
+	// Known counts the findings that joined an alert from before the scan.
+	Known int `json:"already_alerted"`
+	// Unstored counts the findings that could not be stored.
+	Unstored int `json:"unstored"`
 	// SkippedFiles are files found in directories and not read, because
 	// their names are not those of log files.
 	SkippedFiles []string `json:"skipped_files"`
 	// Errors are the sources that could not be read (a missing path, a
 	// denied API call), one sentence each.
 	Errors []string `json:"errors"`
+	// worst is the highest severity found, -1 without findings.
+	worst detectors.Severity
 }
 
 func cmdScan(e *env, args []string) int {
@@ -136,7 +151,9 @@ func cmdScan(e *env, args []string) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	rep := scanReport{Malformed: []sources.Malformed{}, Findings: []scanFinding{}, SkippedFiles: []string{}, Errors: []string{}}
+	rep := scanReport{Malformed: []sources.Malformed{}, SkippedFiles: []string{}, Errors: []string{}, worst: -1}
+	out := &scanPrinter{w: e.stdout, json: *format == "json"}
+	out.begin()
 	failed := false
 	for _, src := range srcs {
 		if !start.IsZero() || !end.IsZero() {
@@ -145,9 +162,29 @@ func cmdScan(e *env, args []string) int {
 		// The scan reports malformed records itself, on stderr and in its
 		// summary; the log would say each one a second time.
 		job := &workflows.Job{Source: src, Detectors: a.engine, Alerts: a.alerts, Sources: a.srcStore, Log: withoutMalformed(a.log)}
+		// Findings are written as each batch commits, and only counted
+		// afterwards: a scan of any size holds one batch of them.
+		fresh := map[string]bool{} // alerts this source's job created
+		stored := 0
+		job.OnStored = func(fs []detectors.Finding, ing workflows.IngestResult) {
+			rep.NewAlerts += len(ing.New)
+			for _, al := range ing.New {
+				fresh[al.ID] = true
+			}
+			for _, f := range fs {
+				out.finding(resolve(a, &rep, f, fresh))
+			}
+			stored += len(fs)
+			out.flush()
+		}
 		res, err := job.Run(ctx)
 		if res != nil {
-			collect(a, &rep, res)
+			rep.Events += res.Events
+			rep.MalformedCount += res.MalformedCount
+			rep.Malformed = append(rep.Malformed, res.Malformed...)
+			// Found but never handed over: their batch did not commit.
+			rep.FindingCount += res.FindingCount - stored
+			rep.Unstored += res.FindingCount - stored
 		}
 		if sk, ok := src.(interface{ Skipped() []string }); ok {
 			rep.SkippedFiles = append(rep.SkippedFiles, sk.Skipped()...)
@@ -172,19 +209,13 @@ func cmdScan(e *env, args []string) int {
 			fmt.Fprintf(e.stderr, "skipped: %s (not a log file name: %s, optionally .gz; name the file to read it anyway)\n", f, strings.Join(file.LogExtensions, ", "))
 		}
 	}
-	if *format == "json" {
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
-			return fail(e, "write output: %v", err)
-		}
-	} else {
-		printScan(e.stdout, &rep)
+	if err := out.end(&rep); err != nil {
+		return fail(e, "write output: %v", err)
 	}
 	switch {
 	case failed:
 		return exitError
-	case *failOn != "" && hasAtLeast(rep.Findings, threshold):
+	case *failOn != "" && rep.FindingCount > 0 && rep.worst >= threshold:
 		return exitFindings
 	}
 	return exitOK
@@ -217,60 +248,108 @@ func (d dropMessage) WithGroup(name string) slog.Handler {
 	return dropMessage{d.Handler.WithGroup(name), d.msg}
 }
 
-// collect adds a job result to the report, resolving each finding to the
-// alert it belongs to.
-func collect(a *app, rep *scanReport, res *workflows.Result) {
-	rep.Events += res.Events
-	rep.MalformedCount += res.MalformedCount
-	rep.Malformed = append(rep.Malformed, res.Malformed...)
-	rep.NewAlerts += len(res.Ingest.New)
-	fresh := map[string]bool{}
-	for _, al := range res.Ingest.New {
-		fresh[al.ID] = true
+// resolve counts a stored finding in the report and names the alert it
+// belongs to; fresh holds the alerts created by the same job.
+func resolve(a *app, rep *scanReport, f detectors.Finding, fresh map[string]bool) scanFinding {
+	sf := scanFinding{Finding: f}
+	if al, err := a.alerts.FindByFingerprint(f.Fingerprint); err == nil {
+		sf.AlertID = al.ID
+		sf.NewAlert = fresh[al.ID]
 	}
-	for _, f := range res.Findings {
-		sf := scanFinding{Finding: f}
-		if al, err := a.alerts.FindByFingerprint(f.Fingerprint); err == nil {
-			sf.AlertID = al.ID
-			sf.NewAlert = fresh[al.ID]
-		}
-		rep.Findings = append(rep.Findings, sf)
+	rep.FindingCount++
+	switch {
+	case sf.AlertID == "":
+		rep.Unstored++
+	case !sf.NewAlert:
+		rep.Known++
+	}
+	if f.Severity > rep.worst {
+		rep.worst = f.Severity
+	}
+	return sf
+}
+
+// scanPrinter writes the findings of a scan as they come and the summary
+// at the end: a table then a summary line, or one JSON object whose
+// "findings" array is streamed a finding a line.
+type scanPrinter struct {
+	w    io.Writer
+	json bool
+	tw   *tabwriter.Writer
+	n    int   // findings written
+	err  error // the first write error
+}
+
+func (p *scanPrinter) write(s string) {
+	if p.err == nil {
+		_, p.err = io.WriteString(p.w, s)
 	}
 }
 
-func hasAtLeast(fs []scanFinding, s detectors.Severity) bool {
-	for _, f := range fs {
-		if f.Severity >= s {
-			return true
-		}
+func (p *scanPrinter) begin() {
+	if p.json {
+		p.write("{\n  \"findings\": [")
 	}
-	return false
 }
 
+func (p *scanPrinter) finding(f scanFinding) {
+	if p.json {
+		b, err := json.Marshal(f)
+		if err != nil && p.err == nil {
+			p.err = err
+		}
+		sep := ",\n    "
+		if p.n == 0 {
+			sep = "\n    "
+		}
+		p.write(sep + string(b))
+		p.n++
+		return
+	}
+	if p.tw == nil {
+		p.tw = tabwriter.NewWriter(p.w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(p.tw, "SEVERITY\tTIME (UTC)\tRULE\tPRINCIPAL\tACTION\tSOURCE IP\tALERT")
+	}
+	alert := f.AlertID
+	if f.NewAlert {
+		alert += " (new)"
+	}
+	fmt.Fprintf(p.tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", f.Severity, f.Time.UTC().Format("2006-01-02 15:04:05"), f.RuleID, dash(f.Principal.Name), dash(f.Action), dash(f.SourceIP), dash(alert))
+	p.n++
+}
+
+// flush writes out the findings of a batch.
+func (p *scanPrinter) flush() {
+	if p.tw != nil {
+		if err := p.tw.Flush(); err != nil && p.err == nil {
+			p.err = err
+		}
+	}
+}
+
+// end writes the summary and returns the first write error.
+func (p *scanPrinter) end(rep *scanReport) error {
+	p.flush()
+	if !p.json {
+		printScan(p.w, rep)
+		return p.err
+	}
+	b, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	if p.n > 0 {
+		p.write("\n  ")
+	}
+	// The summary's fields follow the array inside the same object.
+	p.write("]," + string(b[1:]) + "\n")
+	return p.err
+}
+
+// printScan writes the summary line of a text scan.
 func printScan(w io.Writer, rep *scanReport) {
-	if len(rep.Findings) > 0 {
-		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "SEVERITY\tTIME (UTC)\tRULE\tPRINCIPAL\tACTION\tSOURCE IP\tALERT")
-		for _, f := range rep.Findings {
-			alert := f.AlertID
-			if f.NewAlert {
-				alert += " (new)"
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", f.Severity, f.Time.UTC().Format("2006-01-02 15:04:05"), f.RuleID, dash(f.Principal.Name), dash(f.Action), dash(f.SourceIP), dash(alert))
-		}
-		tw.Flush()
-	}
-	known, unstored := 0, 0
-	for _, f := range rep.Findings {
-		switch {
-		case f.AlertID == "":
-			unstored++
-		case !f.NewAlert:
-			known++
-		}
-	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s, %s", plural(rep.Events, "event"), plural(len(rep.Findings), "finding"))
+	fmt.Fprintf(&b, "%s, %s", plural(rep.Events, "event"), plural(rep.FindingCount, "finding"))
 	if rep.MalformedCount > 0 {
 		fmt.Fprintf(&b, ", %s skipped", plural(rep.MalformedCount, "malformed record"))
 	}
@@ -278,11 +357,11 @@ func printScan(w io.Writer, rep *scanReport) {
 		fmt.Fprintf(&b, ", %s not read (not named as logs; -v lists them)", plural(n, "file"))
 	}
 	fmt.Fprintf(&b, "; %s", plural(rep.NewAlerts, "new alert"))
-	if known > 0 {
-		fmt.Fprintf(&b, ", %s already alerted", plural(known, "finding"))
+	if rep.Known > 0 {
+		fmt.Fprintf(&b, ", %s already alerted", plural(rep.Known, "finding"))
 	}
-	if unstored > 0 {
-		fmt.Fprintf(&b, "; %s NOT STORED (see the errors above)", plural(unstored, "finding"))
+	if rep.Unstored > 0 {
+		fmt.Fprintf(&b, "; %s NOT STORED (see the errors above)", plural(rep.Unstored, "finding"))
 	}
 	if n := len(rep.Errors); n > 0 {
 		fmt.Fprintf(&b, "; %s could not be read (see the errors above)", plural(n, "source"))

@@ -1,0 +1,52 @@
+#!/bin/sh
+# volume.sh measures peak RSS and wall time of `trailhound scan --no-notify`
+# and `trailhound run --once` (file source) over the Invictus records
+# replayed to N events, against plain decoding of the same file into maps.
+# Not part of CI: a run at 1M events takes a few minutes and 1.3 GB of disk.
+#
+#   scripts/volume.sh [N]        (default 1000000; run from the repository root)
+#
+# WORK (default /tmp/trailhound-volume) holds the binaries, the replayed
+# file and a fresh data directory per command. The environment passes
+# through: GOMEMLIMIT=64MiB scripts/volume.sh measures a soft memory limit.
+set -eu
+N=${1:-1000000}
+WORK=${WORK:-/tmp/trailhound-volume}
+mkdir -p "$WORK"
+go build -o "$WORK/" ./cmd/trailhound ./scripts/replay ./scripts/plaindecode
+EVENTS="$WORK/events-$N.jsonl"
+[ -s "$EVENTS" ] || "$WORK/replay" -n "$N" >"$EVENTS"
+
+config() { # config DIR: a file source on $EVENTS, state in DIR, nothing posted
+	rm -rf "$1" && mkdir -p "$1"
+	cat >"$1/trailhound.yaml" <<EOC
+data_dir: $1/data
+sources:
+  - name: volume
+    type: file
+    schedule: "@every 5m"
+    options:
+      paths: [$EVENTS]
+notify:
+  terminal: false
+EOC
+}
+
+measure() { # measure NAME CMD...: one line of wall seconds and peak RSS
+	name=$1
+	shift
+	/usr/bin/time -v "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" || true
+	wall=$(sed -n 's/.*Elapsed (wall clock) time (h:mm:ss or m:ss): //p' "$WORK/$name.err")
+	rss=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$WORK/$name.err")
+	printf '%-28s wall %-9s peak RSS %6d MB\n' "$name" "$wall" $((rss / 1024))
+}
+
+echo "$N events, $(du -m "$EVENTS" | cut -f1) MB"
+measure plain-decode "$WORK/plaindecode" "$EVENTS"
+config "$WORK/scan"
+measure scan "$WORK/trailhound" scan --config "$WORK/scan/trailhound.yaml" --no-notify
+config "$WORK/scan-json"
+measure scan-json "$WORK/trailhound" scan --config "$WORK/scan-json/trailhound.yaml" --no-notify --format json
+config "$WORK/run"
+measure run-once "$WORK/trailhound" run --config "$WORK/run/trailhound.yaml" --once
+tail -n 1 "$WORK/scan.out"
