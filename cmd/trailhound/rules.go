@@ -159,6 +159,9 @@ type ruleInfo struct {
 	Enabled     bool     `json:"enabled"`
 	Tags        []string `json:"tags,omitempty"`
 	Description string   `json:"description"`
+
+	// shortKind is Kind for the text table: "event" or "threshold 5/10m".
+	shortKind string
 }
 
 func allBuiltin(infos []ruleInfo) bool {
@@ -187,12 +190,13 @@ func shortWindow(d time.Duration) string {
 }
 
 func infoOf(d rules.Definition, on bool) ruleInfo {
-	kind := "event"
-	if d.Threshold != nil {
-		kind = "threshold " + d.Threshold.String()
+	kind, short := "event", "event"
+	if t := d.Threshold; t != nil {
+		kind = "threshold " + t.String()
+		short = fmt.Sprintf("threshold %d/%s", t.Count, shortWindow(t.Window))
 	}
 	return ruleInfo{ID: d.ID, Title: d.Title, Severity: d.Severity.String(), Technique: d.Technique, Kind: kind, Origin: d.Origin,
-		File: fmt.Sprintf("%s:%d", d.File, d.Line), Enabled: on, Tags: d.Tags, Description: d.Description}
+		File: fmt.Sprintf("%s:%d", d.File, d.Line), Enabled: on, Tags: d.Tags, Description: d.Description, shortKind: short}
 }
 
 func cmdRulesList(e *env, args []string) int {
@@ -210,26 +214,13 @@ func cmdRulesList(e *env, args []string) int {
 		return fail(e, "%v", err)
 	}
 	var infos []ruleInfo
-	var infosDefs []rules.Definition
 	for _, r := range p.Sorted() {
 		infos = append(infos, infoOf(r.Definition(), true))
-		infosDefs = append(infosDefs, r.Definition())
 	}
 	for _, d := range p.Off() {
 		infos = append(infos, infoOf(d, false))
-		infosDefs = append(infosDefs, d)
 	}
-	idx := make([]int, len(infos))
-	for i := range idx {
-		idx[i] = i
-	}
-	sort.SliceStable(idx, func(i, j int) bool { return infos[idx[i]].ID < infos[idx[j]].ID })
-	sortedInfos := make([]ruleInfo, len(infos))
-	sortedDefs := make([]rules.Definition, len(infos))
-	for i, k := range idx {
-		sortedInfos[i], sortedDefs[i] = infos[k], infosDefs[k]
-	}
-	infos, infosDefs = sortedInfos, sortedDefs
+	sort.SliceStable(infos, func(i, j int) bool { return infos[i].ID < infos[j].ID })
 	if *format == "json" {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
@@ -244,22 +235,18 @@ func cmdRulesList(e *env, args []string) int {
 	var rows [][5]string
 	widths := [5]int{len("ID"), len("SEVERITY"), len("TECHNIQUE"), len("KIND"), len("ORIGIN")}
 	on := 0
-	for i, in := range infos {
+	for _, in := range infos {
 		id := in.ID
 		if !in.Enabled {
 			id += " (off)"
 		} else {
 			on++
 		}
-		kind := "event"
-		if d := infosDefs[i]; d.Threshold != nil {
-			kind = fmt.Sprintf("threshold %d/%s", d.Threshold.Count, shortWindow(d.Threshold.Window))
-		}
 		origin := in.Origin
 		if origin != "builtin" && origin != "sigma" {
 			origin = "file"
 		}
-		r := [5]string{id, in.Severity, dash(in.Technique), kind, origin}
+		r := [5]string{id, in.Severity, dash(in.Technique), in.shortKind, origin}
 		for c, v := range r {
 			widths[c] = max(widths[c], utf8.RuneCountInString(v))
 		}
