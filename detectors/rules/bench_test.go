@@ -1,22 +1,19 @@
 package rules_test
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
-	"github.com/trailhound/trailhound/internal/shareddata"
-	"os"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"testing"
 	"time"
 
 	"github.com/trailhound/trailhound/detectors"
 	"github.com/trailhound/trailhound/detectors/rules"
 	"github.com/trailhound/trailhound/detectors/sigma"
+	"github.com/trailhound/trailhound/internal/replay"
+	"github.com/trailhound/trailhound/internal/shareddata"
 	"github.com/trailhound/trailhound/sources"
 )
 
@@ -24,95 +21,15 @@ import (
 // the Invictus records replayed with fresh eventIDs and shifted times.
 var replayEvents = flag.Int("replay", 1_000_000, "events per benchmark operation (Invictus records replayed)")
 
-// replayer regenerates Invictus records: record i is base record i mod n,
-// with its eventID suffixed by the round and its eventTime moved forward
-// one hour per round (the dataset spans 55 minutes), so threshold windows
-// slide as in a live feed. It keeps only the 2,900 base records in memory.
-type replayer struct {
-	recs []baseRecord
-}
-
-type baseRecord struct {
-	raw []byte
-	// idEnd is the offset just before the closing quote of eventID;
-	// timeAt and timeEnd bound the eventTime value.
-	idEnd, timeAt, timeEnd int
-	t                      time.Time
-}
-
-func newReplayer(b *testing.B) *replayer {
+// newReplayer loads the Invictus records for replaying (see
+// internal/replay: fresh eventIDs, times moved one hour per round).
+func newReplayer(b *testing.B) *replay.Replayer {
 	b.Helper()
-	path := filepath.Join(shareddata.Path(b, "invictus_sigma_aws_stratus"), "invictus_sigma_aws_stratus.jsonl")
-	f, err := os.Open(path)
+	r, err := replay.Load(filepath.Join(shareddata.Path(b, "invictus_sigma_aws_stratus"), "invictus_sigma_aws_stratus.jsonl"))
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer f.Close()
-	r := &replayer{}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<22)
-	for sc.Scan() {
-		raw := append([]byte(nil), bytes.TrimSpace(sc.Bytes())...)
-		if len(raw) == 0 {
-			continue
-		}
-		var head struct {
-			ID   string `json:"eventID"`
-			Time string `json:"eventTime"`
-		}
-		if err := json.Unmarshal(raw, &head); err != nil {
-			b.Fatal(err)
-		}
-		id := valueAt(raw, "eventID", head.ID)
-		at := valueAt(raw, "eventTime", head.Time)
-		t, err := time.Parse(time.RFC3339, head.Time)
-		if id < 0 || at < 0 || err != nil {
-			b.Fatalf("record without plain eventID/eventTime: %.80s", raw)
-		}
-		r.recs = append(r.recs, baseRecord{raw: raw, idEnd: id + len(head.ID), timeAt: at, timeEnd: at + len(head.Time), t: t})
-	}
-	if err := sc.Err(); err != nil {
-		b.Fatal(err)
-	}
 	return r
-}
-
-// valueAt returns the offset of the string value of a top-level key, or -1.
-func valueAt(raw []byte, key, value string) int {
-	k := bytes.Index(raw, []byte(`"`+key+`"`))
-	if k < 0 {
-		return -1
-	}
-	v := bytes.Index(raw[k:], []byte(`"`+value+`"`))
-	if v < 0 {
-		return -1
-	}
-	return k + v + 1
-}
-
-// record returns a fresh copy of record i; the caller owns it (Event.Raw
-// keeps it).
-func (r *replayer) record(i int) []byte {
-	base := &r.recs[i%len(r.recs)]
-	round := i / len(r.recs)
-	ts := base.t.Add(time.Duration(round) * time.Hour).UTC().Format(time.RFC3339)
-	suffix := "-r" + strconv.Itoa(round)
-	out := make([]byte, 0, len(base.raw)+len(suffix)+8)
-	raw := base.raw
-	if base.idEnd < base.timeAt {
-		out = append(out, raw[:base.idEnd]...)
-		out = append(out, suffix...)
-		out = append(out, raw[base.idEnd:base.timeAt]...)
-		out = append(out, ts...)
-		out = append(out, raw[base.timeEnd:]...)
-	} else {
-		out = append(out, raw[:base.timeAt]...)
-		out = append(out, ts...)
-		out = append(out, raw[base.timeEnd:base.idEnd]...)
-		out = append(out, suffix...)
-		out = append(out, raw[base.idEnd:]...)
-	}
-	return out
 }
 
 // peak samples the live heap.
@@ -138,7 +55,7 @@ func runReplay(b *testing.B, fn func(rec []byte)) {
 	start := time.Now()
 	for op := 0; op < b.N; op++ {
 		for i := 0; i < n; i++ {
-			fn(r.record(i))
+			fn(r.Record(i))
 			if i%100_000 == 0 {
 				pk.sample()
 			}
