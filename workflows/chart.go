@@ -216,14 +216,21 @@ func findingsPanel(d *Digest) (*plot.Plot, error) {
 	return p, nil
 }
 
-func alertsPanel(d *Digest) (*plot.Plot, error) {
-	p := newPlot("Alerts opened and resolved per day", "day (UTC)", "alerts")
+// periodDays are the digest's days inside its period (Days also holds days
+// outside it on which findings happened).
+func periodDays(d *Digest) []DayCount {
 	var days []DayCount
 	for _, dc := range d.Days {
 		if dc.InPeriod {
 			days = append(days, dc)
 		}
 	}
+	return days
+}
+
+func alertsPanel(d *Digest) (*plot.Plot, error) {
+	p := newPlot("Alerts opened and resolved per day", "day (UTC)", "alerts")
+	days := periodDays(d)
 	ax := newDayAxis(days)
 	width := barWidth(2 * len(ax.labels))
 	opened, closed := make(plotter.Values, len(ax.labels)), make(plotter.Values, len(ax.labels))
@@ -260,12 +267,7 @@ func alertsPanel(d *Digest) (*plot.Plot, error) {
 
 func responsePanel(d *Digest) (*plot.Plot, error) {
 	p := newPlot("Time to acknowledge and to resolve (median of the alerts of each day)", "day (UTC)", "hours")
-	var days []DayCount
-	for _, dc := range d.Days {
-		if dc.InPeriod {
-			days = append(days, dc)
-		}
-	}
+	days := periodDays(d)
 	ax := newDayAxis(days)
 	most := 0.0
 	for _, s := range []struct {
