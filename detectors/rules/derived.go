@@ -111,6 +111,26 @@ func principalBaseName(e *sources.Event) string {
 	return ""
 }
 
+// iacClients are the user-agent marks of infrastructure-as-code tools, in
+// lower case.
+var iacClients = []string{"terraform", "pulumi", "aws-cdk", "cloudformation"}
+
+// iacClient reports whether the user agent names an infrastructure-as-code
+// tool (Terraform, Pulumi, the CDK, CloudFormation). The user agent is the
+// caller's to choose, so rules use this to lower a severity, not to trust.
+func iacClient(e *sources.Event) (string, bool) {
+	if len(e.Raw) == 0 {
+		return "", false
+	}
+	ua := strings.ToLower(e.UserAgent)
+	for _, c := range iacClients {
+		if strings.Contains(ua, c) {
+			return "true", true
+		}
+	}
+	return "false", true
+}
+
 func boolText(b bool) string {
 	if b {
 		return "true"

@@ -8,7 +8,7 @@ import (
 
 // derivedFields are normalised fields computed by the rule engine, not by
 // sources.Event.Field.
-var derivedFields = map[string]bool{"by_service": true, "deployer": true, "principal.session": true}
+var derivedFields = map[string]bool{"by_service": true, "deployer": true, "principal.session": true, "iac_client": true}
 
 func TestDerivedFields(t *testing.T) {
 	cases := []struct {
@@ -70,5 +70,24 @@ func TestDeploymentPrincipalsConfigurable(t *testing.T) {
 	ev2, _ := sources.Normalize([]byte(`{"eventTime":"2024-01-01T00:00:00Z","eventSource":"iam.amazonaws.com","eventName":"CreateRole","userIdentity":{"type":"AssumedRole","arn":"arn:aws:sts::111122223333:assumed-role/TerraformApply/x"}}`), "t")
 	if got, _ := deployer(&ev2); got != "false" {
 		t.Errorf("deployer=%s for TerraformApply once the defaults are replaced", got)
+	}
+}
+
+func TestIACClient(t *testing.T) {
+	for ua, want := range map[string]string{
+		"APN/1.0 HashiCorp/1.0 Terraform/1.5.7 (+https://www.terraform.io) terraform-provider-aws/5.31.0": "true",
+		"aws-cdk/2.100.0":              "true",
+		"pulumi/3.0":                   "true",
+		"aws-cli/2.13.0 Python/3.11":   "false",
+		"":                             "false",
+		"cloudformation.amazonaws.com": "true",
+	} {
+		ev := sources.Event{UserAgent: ua, Raw: []byte("{}")}
+		if got, ok := iacClient(&ev); !ok || got != want {
+			t.Errorf("%q: iac_client=%s,%v, want %s", ua, got, ok, want)
+		}
+	}
+	if _, ok := iacClient(&sources.Event{Message: "a log line"}); ok {
+		t.Error("a plain log line has an iac_client value")
 	}
 }

@@ -50,6 +50,7 @@ var normFields = map[string]normField{
 	"by_service":        byService,
 	"deployer":          deployer,
 	"principal.session": principalSession,
+	"iac_client":        iacClient,
 	"time": func(e *sources.Event) (string, bool) {
 		if e.Time.IsZero() {
 			return "", false
