@@ -104,6 +104,44 @@ type Finding struct {
 	EventCount int `json:"event_count"`
 	// Evidence holds up to MaxEvidence raw events.
 	Evidence []json.RawMessage `json:"evidence,omitempty"`
+	// External is set on a finding made by an AWS security service
+	// (GuardDuty, Security Hub, Inspector, Macie, Access Analyzer) and
+	// names it there, so that updates of it and responders' decisions
+	// about it can be matched back. Nil for Trailhound's own findings.
+	External *External `json:"external,omitempty"`
+}
+
+// External identifies a finding made by an AWS security service.
+type External struct {
+	// Product is the service that made the finding, lower case:
+	// "guardduty", "securityhub", "inspector", "macie" or "access-analyzer".
+	Product string `json:"product"`
+	// ID is the finding's own id: the ASFF Id (often an ARN) or the
+	// GuardDuty finding id. It is the deduplication key.
+	ID string `json:"id"`
+	// ProductArn is the ASFF ProductArn, which BatchUpdateFindings needs
+	// with the id; empty for findings that never passed Security Hub.
+	ProductArn string `json:"product_arn,omitempty"`
+	// DetectorID is the GuardDuty detector id, for ArchiveFindings.
+	DetectorID string `json:"detector_id,omitempty"`
+	// Account and Region are the finding's home, where a write-back goes.
+	Account string `json:"account,omitempty"`
+	Region  string `json:"region,omitempty"`
+	// Type is the finding type (GuardDuty type or the first ASFF type).
+	Type string `json:"type,omitempty"`
+	// UpdatedAt is the provider's last update of the finding.
+	UpdatedAt time.Time `json:"updated_at,omitempty"`
+	// Workflow is the workflow status as received (NEW, NOTIFIED,
+	// RESOLVED, SUPPRESSED), empty when the product has none.
+	Workflow string `json:"workflow,omitempty"`
+	// ConsoleURL opens the finding in the AWS console.
+	ConsoleURL string `json:"console_url,omitempty"`
+	// ContentHash digests the provider-owned content of the finding
+	// (severity, types, resources, counts, description), leaving out the
+	// fields customers set (workflow, note, user-defined fields). An
+	// update with an unchanged ContentHash is an echo of a customer's
+	// own change and is not new activity.
+	ContentHash string `json:"content_hash,omitempty"`
 }
 
 // FromEvent fills a finding's who/what/where fields and evidence from the
