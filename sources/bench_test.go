@@ -115,3 +115,60 @@ func BenchmarkPlainJSONDecode(b *testing.B) {
 	}
 	b.ReportMetric(float64(events*b.N)/b.Elapsed().Seconds(), "events/s")
 }
+
+// BenchmarkStrictDecode decodes the invictus records into the fast path's
+// struct with encoding/json and with segmentio/encoding (what Normalize
+// uses), into the map of Event.Field with both, and then whole through
+// Normalize. The other decoders measured
+// for the choice (goccy/go-json, bytedance/sonic) are in README, Volume.
+func BenchmarkStrictDecode(b *testing.B) {
+	lines := invictusLines(b)
+	var size int64
+	for _, l := range lines {
+		size += int64(len(l))
+	}
+	for _, d := range []struct {
+		name   string
+		decode func([]byte, *ctRecord) error
+	}{{"encoding-json", stdDecode}, {"segmentio", strictDecode}} {
+		b.Run(d.name, func(b *testing.B) {
+			b.SetBytes(size)
+			b.ReportAllocs()
+			for range b.N {
+				for _, l := range lines {
+					var r ctRecord
+					if err := d.decode(l, &r); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		})
+	}
+	for _, d := range []struct {
+		name   string
+		decode func([]byte) map[string]any
+	}{{"map/encoding-json", stdDecodeFields}, {"map/segmentio", decodeFields}} {
+		b.Run(d.name, func(b *testing.B) {
+			b.SetBytes(size)
+			b.ReportAllocs()
+			for range b.N {
+				for _, l := range lines {
+					if len(d.decode(l)) == 0 {
+						b.Fatal("no fields")
+					}
+				}
+			}
+		})
+	}
+	b.Run("normalize", func(b *testing.B) {
+		b.SetBytes(size)
+		b.ReportAllocs()
+		for range b.N {
+			for _, l := range lines {
+				if _, err := Normalize(l, "bench"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+}

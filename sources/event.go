@@ -71,6 +71,11 @@ type Event struct {
 	// kept and judged with those fields left empty (Raw still holds them).
 	// Nil for a well-formed record. Warnings are not stored.
 	Warnings []string `json:"-"`
+	// Finding is set on an event that carries a finding made by an AWS
+	// security service instead of a log record; the other fields then
+	// describe the finding (Time is its last update, ID its id and update
+	// time), Raw is nil and no log rule matches it.
+	Finding *AWSFinding `json:"finding,omitempty"`
 
 	parsed map[string]any
 }
@@ -144,11 +149,7 @@ func (e *Event) Field(path string) (any, bool) {
 		return nil, false
 	}
 	if e.parsed == nil {
-		var m map[string]any
-		if err := json.Unmarshal(e.Raw, &m); err != nil || m == nil {
-			m = map[string]any{}
-		}
-		e.parsed = m
+		e.parsed = decodeFields(e.Raw)
 	}
 	var cur any = e.parsed
 	for rest, more := path, true; more; {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -254,6 +255,43 @@ func FuzzNormalizeShapes(f *testing.F) {
 		again, _ := Normalize(data, "fuzz")
 		if !slices.Equal(again.Warnings, ev.Warnings) || again.ID != ev.ID || !again.Time.Equal(ev.Time) {
 			t.Fatalf("Normalize is not deterministic on\n%s", data)
+		}
+	})
+}
+
+// FuzzStrictDecode compares the fast path's decoder (segmentio/encoding)
+// with encoding/json on the same object: both accept it or both reject it
+// with the same kind of error (a syntax error means "invalid JSON", any
+// other sends the record down the lenient path), and what they accept
+// decodes to the same record, and to the same map for Event.Field.
+func FuzzStrictDecode(f *testing.F) {
+	f.Add([]byte(recA))
+	f.Add([]byte(recB))
+	f.Add([]byte(shapeRecord))
+	f.Add([]byte(`{"eventName":"caf\u00e9 \"q\"","readOnly":"true","userIdentity":null} `))
+	f.Add([]byte(`{"eventName":"a"} x`))
+	f.Add([]byte(`{"EVENTNAME":"a","eventName":"b","eventname":"c"}`))
+	f.Add([]byte("{\"eventName\":\"\xff\xfe\",\"eventTime\":\"\xed\xa0\x80\"}"))
+	f.Add([]byte(`{"eventName":"a","readOnly":"maybe","recipientAccountId":1}`))
+	f.Add([]byte(`{"eventName":"a","responseElements":{"ConsoleLogin":"Failure"},"additionalEventData":{"MFAUsed":"No"}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if firstByte(data) != '{' {
+			return // Normalize decodes only objects
+		}
+		var fast, std ctRecord
+		ef, es := strictDecode(data, &fast), stdDecode(data, &std)
+		if (ef == nil) != (es == nil) {
+			t.Fatalf("fast err=%v, encoding/json err=%v", ef, es)
+		}
+		var sf, ss *json.SyntaxError
+		if errors.As(ef, &sf) != errors.As(es, &ss) {
+			t.Fatalf("syntax error differs: fast %v, encoding/json %v", ef, es)
+		}
+		if es == nil && !reflect.DeepEqual(fast, std) {
+			t.Fatalf("decoded differently:\nfast %+v\nstd  %+v", fast, std)
+		}
+		if mf, ms := decodeFields(data), stdDecodeFields(data); !reflect.DeepEqual(mf, ms) {
+			t.Fatalf("fields decoded differently:\nfast %v\nstd  %v", mf, ms)
 		}
 	})
 }

@@ -72,10 +72,68 @@ type Source interface {
 	Fetch(ctx context.Context, checkpoint []byte, sink Sink) (next []byte, err error)
 }
 
-// FuncSink adapts two functions to a Sink.
+// ScanSink is implemented by sinks that count what a source's queries
+// scanned server-side (Athena bills by bytes scanned), for source health
+// and digests.
+type ScanSink interface {
+	// Scanned is called once per query with the bytes it scanned, also
+	// for a query that failed or was cancelled part-way.
+	Scanned(bytes int64)
+}
+
+// ReportScanned tells sink, when it is a ScanSink, that a query scanned
+// bytes.
+func ReportScanned(sink Sink, bytes int64) {
+	if s, ok := sink.(ScanSink); ok {
+		s.Scanned(bytes)
+	}
+}
+
+// ProgressSink is implemented by sinks that take a source's resume point
+// while it reads. A source that can resume part-way through its input
+// calls Progress once, before its first event, with a function returning
+// the checkpoint from which a later Fetch carries on just after the last
+// event handed to Event so far: nothing before it is read again. The
+// function may be called only during a call to Event (after the sink has
+// handled the event) or after Fetch returns. A poller that commits this
+// checkpoint together with what it made of those events needs no record
+// of them to survive a crash.
+type ProgressSink interface {
+	Progress(resume func() []byte)
+}
+
+// Rereader is implemented by sources that know which events they may read
+// again, like a window source reaching back by its lag for late arrivals.
+// Rereads reports which events a Fetch from checkpoint cp, or from any
+// checkpoint a later Fetch returns, may hand over again after handing them
+// over before: none (again false), those whose Time is at or after since,
+// or any (since zero). A poller keeps the IDs of processed events only
+// for those. A source without Rereader may read anything again.
+type Rereader interface {
+	Rereads(cp []byte) (since time.Time, again bool)
+}
+
+// FuncSink adapts two functions to a Sink, and optionally others to a
+// ScanSink and a ProgressSink.
 type FuncSink struct {
 	OnEvent     func(ctx context.Context, ev *Event) error
 	OnMalformed func(m Malformed)
+	OnScanned   func(bytes int64)
+	OnProgress  func(resume func() []byte)
+}
+
+// Progress implements ProgressSink.
+func (s FuncSink) Progress(resume func() []byte) {
+	if s.OnProgress != nil {
+		s.OnProgress(resume)
+	}
+}
+
+// Scanned implements ScanSink.
+func (s FuncSink) Scanned(bytes int64) {
+	if s.OnScanned != nil {
+		s.OnScanned(bytes)
+	}
 }
 
 // Event implements Sink.
@@ -132,6 +190,7 @@ func (s windowed) Fetch(ctx context.Context, _ []byte, sink Sink) ([]byte, error
 			return sink.Event(ctx, ev)
 		},
 		OnMalformed: sink.Malformed,
+		OnScanned:   func(n int64) { ReportScanned(sink, n) },
 	}
 	_, err := s.src.Fetch(ctx, nil, filter)
 	return nil, err

@@ -2,10 +2,13 @@ package workflows
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/trailhound/trailhound/detectors"
 	"github.com/trailhound/trailhound/internal/testdb"
@@ -170,8 +173,8 @@ func TestJobBatchesKeepMemoryFlat(t *testing.T) {
 	}
 }
 
-// TestSeenEventsExpire: processed event IDs are forgotten after the
-// retention, oldest first, through the expiry index.
+// TestSeenEventsExpire: for a source that may read anything again, the
+// IDs of processed events are forgotten after the retention.
 func TestSeenEventsExpire(t *testing.T) {
 	db := testdb.Open(t)
 	alerts, _ := NewStore(db)
@@ -183,18 +186,253 @@ func TestSeenEventsExpire(t *testing.T) {
 	if _, err := job.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if !job.wasSeen(db, "list", "e0") {
-		t.Fatal("e0 not marked seen")
+	if got := keptIDs(t, db, "list"); len(got) != 3 {
+		t.Fatalf("kept %d IDs, want 3", len(got))
 	}
 	c.now = t0.Add(2 * time.Hour)
 	src.events = events(0)
 	if _, err := job.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	for _, id := range []string{"e0", "e1", "e2"} {
-		if job.wasSeen(db, "list", id) {
-			t.Fatalf("%s still seen after the retention", id)
+	if got := keptIDs(t, db, "list"); len(got) != 0 {
+		t.Fatalf("kept %d IDs after the retention, want 0", len(got))
+	}
+}
+
+// keptIDs returns the hashes of the event IDs kept for source.
+func keptIDs(t *testing.T, db *bolt.DB, source string) map[seenHash]struct{} {
+	t.Helper()
+	var set map[seenHash]struct{}
+	if err := db.View(func(tx *bolt.Tx) error {
+		set = loadSeen(tx, source)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return set
+}
+
+// seenKeys counts the keys of the buckets that keep processed events,
+// those of the old layout included.
+func seenKeys(t *testing.T, db *bolt.DB) int {
+	t.Helper()
+	n := 0
+	_ = db.View(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bucketSeenIDs, bucketSeenLegacy, bucketSeenLegacyExpiry} {
+			if b := tx.Bucket(name); b != nil {
+				n += b.Stats().KeyN
+			}
 		}
+		return nil
+	})
+	return n
+}
+
+// progressSource reads its events in order and reports its progress like
+// the file source: a checkpoint "at-N" resumes after the N-th event, and
+// nothing is read twice. failAfter >= 0 makes Fetch fail after that many
+// events of the call.
+type progressSource struct {
+	events    []sources.Event
+	failAfter int
+}
+
+func (s *progressSource) Name() string { return "progress" }
+
+func (s *progressSource) Rereads([]byte) (time.Time, bool) { return time.Time{}, false }
+
+func (s *progressSource) Fetch(ctx context.Context, cp []byte, sink sources.Sink) ([]byte, error) {
+	at := 0
+	if cp != nil {
+		if _, err := fmt.Sscanf(string(cp), "at-%d", &at); err != nil {
+			return nil, err
+		}
+	}
+	if ps, ok := sink.(sources.ProgressSink); ok {
+		ps.Progress(func() []byte { return []byte(fmt.Sprintf("at-%d", at)) })
+	}
+	for n := 0; at < len(s.events); n++ {
+		if n == s.failAfter {
+			return nil, errors.New("connection reset")
+		}
+		ev := s.events[at]
+		at++
+		if err := sink.Event(ctx, &ev); err != nil {
+			return nil, err
+		}
+	}
+	return []byte(fmt.Sprintf("at-%d", at)), nil
+}
+
+// TestJobProgressKeepsNoIDs: a source that reports its progress and reads
+// nothing again has its progress committed with each batch and no event
+// IDs kept, however many events it reads; a failure part-way then resumes
+// after the last batch stored, each event judged exactly once.
+func TestJobProgressKeepsNoIDs(t *testing.T) {
+	path := t.TempDir() + "/th.db"
+	db := testdb.OpenAt(t, path)
+	alerts, _ := NewStore(db)
+	srcStore, _ := sources.NewStore(db)
+	const n = 20000
+	src := &progressSource{events: events(n), failAfter: 12345}
+	var found int
+	newJob := func() *Job {
+		return &Job{Source: src, Detectors: detectors.NewEngine(everyEvent{}), Alerts: alerts, Sources: srcStore, Stateful: true, BatchEvents: 1000,
+			OnStored: func(fs []detectors.Finding, _ IngestResult) { found += len(fs) }}
+	}
+	if _, err := newJob().Run(context.Background()); err == nil {
+		t.Fatal("want the fetch error")
+	}
+	if cp, _ := srcStore.Checkpoint("progress"); string(cp) != "at-12345" {
+		t.Fatalf("checkpoint after the failure %q, want at-12345 (the progress of the last event stored)", cp)
+	}
+	testdb.Close(t, db) // restart
+	db = testdb.OpenAt(t, path)
+	alerts, _ = NewStore(db)
+	srcStore, _ = sources.NewStore(db)
+	src.failAfter = -1
+	res, err := newJob().Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Events != n-12345 || res.Skipped != 0 {
+		t.Fatalf("after restart events=%d skipped=%d, want %d and 0 (resumed, nothing re-read)", res.Events, res.Skipped, n-12345)
+	}
+	if found != n {
+		t.Fatalf("stored %d findings in all, want %d: each event once", found, n)
+	}
+	if got := keptIDs(t, db, "progress"); len(got) != 0 {
+		t.Fatalf("kept %d event IDs, want none", len(got))
+	}
+	// Nothing about processed events is left in bbolt, in any layout.
+	if n := seenKeys(t, db); n != 0 {
+		t.Fatalf("%d keys in the buckets of processed events, want 0", n)
+	}
+}
+
+// windowSource re-reads by event time like the CloudTrail source: from a
+// checkpoint "end-N" it hands over the events of second N-lag on, and a
+// Fetch reads up to second upto.
+type windowSource struct {
+	events []sources.Event
+	lag    int
+	upto   int
+}
+
+func (s *windowSource) Name() string { return "window" }
+
+func (s *windowSource) start(cp []byte) int {
+	end := 0
+	if cp != nil {
+		_, _ = fmt.Sscanf(string(cp), "end-%d", &end)
+	}
+	return max(0, end-s.lag)
+}
+
+func (s *windowSource) Rereads(cp []byte) (time.Time, bool) {
+	return t0.Add(time.Duration(s.start(cp)) * time.Second), true
+}
+
+func (s *windowSource) Fetch(ctx context.Context, cp []byte, sink sources.Sink) ([]byte, error) {
+	for i := s.start(cp); i < s.upto && i < len(s.events); i++ {
+		ev := s.events[i]
+		if err := sink.Event(ctx, &ev); err != nil {
+			return nil, err
+		}
+	}
+	return []byte(fmt.Sprintf("end-%d", s.upto)), nil
+}
+
+// TestSeenKeptForOverlapOnly: for a source that re-reads a window by event
+// time, only the IDs of events it may read again are kept; the overlap is
+// still dropped on the next poll, and IDs older than it are gone.
+func TestSeenKeptForOverlapOnly(t *testing.T) {
+	db := testdb.Open(t)
+	alerts, _ := NewStore(db)
+	srcStore, _ := sources.NewStore(db)
+	// Event i is at t0+i s, in hour i/3600; a lag of 2 hours.
+	src := &windowSource{events: events(5 * 3600), lag: 2 * 3600, upto: 3 * 3600}
+	job := &Job{Source: src, Detectors: detectors.NewEngine(everyEvent{}), Alerts: alerts, Sources: srcStore, Stateful: true}
+	if _, err := job.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// The next poll reads from second 3600 on: hours 1 and 2 are kept.
+	if got := len(keptIDs(t, db, "window")); got != 2*3600 {
+		t.Fatalf("kept %d IDs, want %d (the two hours of the overlap)", got, 2*3600)
+	}
+	src.upto = 5 * 3600
+	res, err := job.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Skipped != 2*3600 || res.Events != 2*3600 {
+		t.Fatalf("second poll skipped=%d events=%d, want %d and %d", res.Skipped, res.Events, 2*3600, 2*3600)
+	}
+	// Now from second 3*3600: hours 3 and 4.
+	kept := keptIDs(t, db, "window")
+	if len(kept) != 2*3600 {
+		t.Fatalf("kept %d IDs, want %d", len(kept), 2*3600)
+	}
+	if _, ok := kept[hashEventID("e7199")]; ok {
+		t.Fatal("an ID before the overlap is still kept")
+	}
+	if _, ok := kept[hashEventID("e10800")]; !ok {
+		t.Fatal("an ID of the overlap is not kept")
+	}
+}
+
+// TestSeenMigratesOldLayout: a database with processed IDs in the old
+// layout (a key per event plus an expiry index) still drops those events
+// after the upgrade; the old buckets are gone, and the IDs expire after
+// the retention as before.
+func TestSeenMigratesOldLayout(t *testing.T) {
+	db := testdb.Open(t)
+	alerts, _ := NewStore(db)
+	srcStore, _ := sources.NewStore(db)
+	c := &clock{now: t0}
+	alerts.Now = c.Now
+	stamp := binary.BigEndian.AppendUint64(nil, uint64(t0.Add(-time.Minute).Unix()))
+	if err := db.Update(func(tx *bolt.Tx) error {
+		b, _ := tx.CreateBucketIfNotExists(bucketSeenLegacy)
+		exp, _ := tx.CreateBucketIfNotExists(bucketSeenLegacyExpiry)
+		for _, id := range []string{"e0", "e1", "e2"} {
+			k := []byte("list\x00" + id)
+			if err := b.Put(k, stamp); err != nil {
+				return err
+			}
+			if err := exp.Put(append(append([]byte(nil), stamp...), k...), nil); err != nil {
+				return err
+			}
+		}
+		return b.Put([]byte("other\x00e0"), stamp)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	src := &listSource{events: events(5), failAfter: -1}
+	job := &Job{Source: src, Detectors: detectors.NewEngine(everyEvent{}), Alerts: alerts, Sources: srcStore, Stateful: true, SeenRetention: time.Hour}
+	res, err := job.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Skipped != 3 || res.Events != 2 {
+		t.Fatalf("skipped=%d events=%d, want the 3 old IDs dropped and 2 new", res.Skipped, res.Events)
+	}
+	_ = db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketSeenLegacy) != nil || tx.Bucket(bucketSeenLegacyExpiry) != nil {
+			t.Error("old buckets still there")
+		}
+		return nil
+	})
+	if got := len(keptIDs(t, db, "other")); got != 1 {
+		t.Fatalf("another source's old IDs: %d, want 1", got)
+	}
+	c.now = t0.Add(2 * time.Hour)
+	src.events = events(0)
+	if _, err := job.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(keptIDs(t, db, "list")); got != 0 {
+		t.Fatalf("kept %d IDs after the retention, want 0", got)
 	}
 }
 
@@ -269,5 +507,33 @@ func TestJobOneShotStreamsFindings(t *testing.T) {
 	}
 	if news != len(res.Ingest.New) {
 		t.Fatalf("OnStored saw %d new alerts, result %d", news, len(res.Ingest.New))
+	}
+}
+
+// TestAlertIDs: each fingerprint is answered with the alert its finding
+// joined, and an unknown one with "".
+func TestAlertIDs(t *testing.T) {
+	db := testdb.Open(t)
+	alerts, _ := NewStore(db)
+	srcStore, _ := sources.NewStore(db)
+	var fps []string
+	job := &Job{Source: &listSource{events: events(2), failAfter: -1}, Detectors: detectors.NewEngine(everyEvent{}), Alerts: alerts, Sources: srcStore,
+		OnStored: func(fs []detectors.Finding, _ IngestResult) {
+			for _, f := range fs {
+				fps = append(fps, f.Fingerprint)
+			}
+		}}
+	if _, err := job.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ids := alerts.AlertIDs(append(fps, "unknown"))
+	for i, fp := range fps {
+		a, err := alerts.FindByFingerprint(fp)
+		if err != nil || ids[i] != a.ID {
+			t.Fatalf("fingerprint %d: id %q, want %q (%v)", i, ids[i], a.ID, err)
+		}
+	}
+	if ids[len(fps)] != "" {
+		t.Fatalf("unknown fingerprint: id %q, want none", ids[len(fps)])
 	}
 }

@@ -70,6 +70,9 @@ type Store struct {
 	// Config holds routing, grouping, escalation, task and verification
 	// settings; nil means DefaultConfig.
 	Config *Config
+	// WriteBack says whether decisions about AWS findings are queued for
+	// writing back to AWS (writeback.go).
+	WriteBack WriteBackSettings
 }
 
 var defaultConfig = DefaultConfig()
@@ -162,6 +165,22 @@ func (s *Store) Ingest(tx *bolt.Tx, findings []detectors.Finding) (IngestResult,
 	touched := map[string]int{}       // alert id -> index in res.Grouped
 	rerouted := map[string][]Target{} // alert id -> targets added by a severity rise
 	grewNew := map[string]int{}       // alert id of res.New -> its count, once it grew
+	// Alerts that findings fold into are read once and written once per
+	// call, not once per finding: a batch of thousands of findings that
+	// group into a few alerts (each carrying its evidence) would otherwise
+	// decode and encode those alerts thousands of times.
+	folded := map[string]*Alert{}
+	var foldOrder []string
+	flushFolded := func() error {
+		for _, id := range foldOrder {
+			if err := putAlert(tx, folded[id]); err != nil {
+				return err
+			}
+		}
+		clear(folded)
+		foldOrder = foldOrder[:0]
+		return nil
+	}
 	for _, f := range findings {
 		if f.Fingerprint == "" || f.GroupKey == "" {
 			return res, fmt.Errorf("workflows: finding of rule %q has no fingerprint or group key", f.RuleID)
@@ -169,14 +188,29 @@ func (s *Store) Ingest(tx *bolt.Tx, findings []detectors.Finding) (IngestResult,
 		if key := cfg.groupKey(&f); key != "" {
 			f.GroupKey = key
 		}
+		if f.External != nil {
+			// Updates, echoes and principal folds of AWS findings, which
+			// read and write alerts themselves.
+			if err := flushFolded(); err != nil {
+				return res, err
+			}
+			if out, err := s.ingestExternal(tx, &f, now, window, &res); err != nil || out != ExternalNew {
+				if err != nil {
+					return res, err
+				}
+				continue
+			}
+		}
 		if fps.Get([]byte(f.Fingerprint)) != nil {
 			res.Duplicates++
 			continue
 		}
 		if id := groups.Get([]byte(f.GroupKey)); id != nil {
-			a, err := getAlert(tx, string(id))
-			if err != nil {
-				return res, err
+			a, ok := folded[string(id)]
+			if !ok {
+				if a, err = getAlert(tx, string(id)); err != nil {
+					return res, err
+				}
 			}
 			if a.State != StateResolved && absDuration(f.Time.Sub(a.LastSeen)) <= window {
 				a.Count++
@@ -204,8 +238,9 @@ func (s *Store) Ingest(tx *bolt.Tx, findings []detectors.Finding) (IngestResult,
 					}
 				}
 				a.UpdatedAt = now
-				if err := putAlert(tx, a); err != nil {
-					return res, err
+				if !ok {
+					folded[a.ID] = a
+					foldOrder = append(foldOrder, a.ID)
 				}
 				if err := fps.Put([]byte(f.Fingerprint), []byte(a.ID)); err != nil {
 					return res, err
@@ -242,11 +277,17 @@ func (s *Store) Ingest(tx *bolt.Tx, findings []detectors.Finding) (IngestResult,
 		}
 		r := cfg.Route(&f)
 		a.Routes, a.Targets, a.EscalationPolicy, a.DigestOnly = r.Routes, r.Targets, r.Policy, r.DigestOnly
+		if err := prepareExternal(tx, a, &f); err != nil {
+			return res, err
+		}
 		note := f.RuleID + ": " + f.Title + " (routes " + strings.Join(r.Routes, ", ") + ")"
 		if sl := mutedBy(&f); sl != nil {
 			a.State, a.SuppressedUntil = StateSuppressed, sl.ExpiresAt
 			a.LastActor, a.LastAction = sl.CreatedBy, ActionSuppress
 			note += " (muted by silence " + sl.ID + ")"
+			if err := s.enqueueWriteBack(tx, a, string(ActionSuppress), sl.CreatedBy, "muted by silence "+sl.ID+": "+sl.Reason, now); err != nil {
+				return res, err
+			}
 		} else if asked := cfg.askActors(&f); len(asked) > 0 && !a.DigestOnly {
 			a.AskedActors, a.AskedAt = asked, now
 		}
@@ -266,6 +307,9 @@ func (s *Store) Ingest(tx *bolt.Tx, findings []detectors.Finding) (IngestResult,
 			return res, err
 		}
 		res.New = append(res.New, *a)
+	}
+	if err := flushFolded(); err != nil {
+		return res, err
 	}
 	for _, sl := range active {
 		if sl.Matched > 0 {
@@ -542,6 +586,9 @@ func (s *Store) apply(tx *bolt.Tx, c Change, now time.Time) (*Alert, error) {
 		return nil, err
 	}
 	if err := enqueue(tx, now, a.ID, NotifyUpdate); err != nil {
+		return nil, err
+	}
+	if err := s.enqueueWriteBack(tx, a, string(c.Action), c.Actor, note, now); err != nil {
 		return nil, err
 	}
 	if c.Action == ActionEscalate {

@@ -4,15 +4,19 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"testing"
 	"time"
 
 	"github.com/trailhound/trailhound/configs"
+	"github.com/trailhound/trailhound/internal/replay"
 	"github.com/trailhound/trailhound/sources"
 	"github.com/trailhound/trailhound/workflows"
 )
@@ -26,6 +30,10 @@ type replaySource struct {
 }
 
 func (s *replaySource) Name() string { return "replay" }
+
+// Rereads implements sources.Rereader: like a file, the stream is read
+// once, so no event IDs are kept.
+func (s *replaySource) Rereads([]byte) (time.Time, bool) { return time.Time{}, false }
 
 func (s *replaySource) Fetch(ctx context.Context, _ []byte, sink sources.Sink) ([]byte, error) {
 	_, err := sources.Decode(ctx, &replayReader{lines: s.lines, n: s.n}, "replay", "replay", sink)
@@ -78,6 +86,17 @@ func (r *replayReader) Read(p []byte) (int, error) {
 // the heap stays flat however many events a poll reads.
 //
 //	go test -run '^$' -bench Pipeline -benchtime 1x ./cmd/trailhound
+//
+// pipelineEvents adds a size to BenchmarkPipeline (10000000 for the 10M
+// case, which takes minutes); pipelineHeap, when set, names a file that
+// gets a heap profile at the peak of the run, to see what holds memory.
+var (
+	pipelineEvents = flag.Int("pipeline-events", 0, "also run BenchmarkPipeline at this many events")
+	pipelineHeap   = flag.String("pipeline-heapprofile", "", "write a heap profile at BenchmarkPipeline's peak to this `file`")
+	// pipelineScanEvents sizes BenchmarkCommands.
+	pipelineScanEvents = flag.Int("pipeline-scan-events", 100_000, "events BenchmarkCommands replays")
+)
+
 func BenchmarkPipeline(b *testing.B) {
 	path := filepath.Join(repoRoot, "..", "shared", "data", "invictus_sigma_aws_stratus", "invictus_sigma_aws_stratus.jsonl")
 	f, err := os.Open(path)
@@ -91,7 +110,11 @@ func BenchmarkPipeline(b *testing.B) {
 		lines = append(lines, append([]byte(nil), sc.Bytes()...))
 	}
 	f.Close()
-	for _, events := range []int{100_000, 1_000_000} {
+	sizes := []int{100_000, 1_000_000}
+	if *pipelineEvents > 0 {
+		sizes = append(sizes, *pipelineEvents)
+	}
+	for _, events := range sizes {
 		b.Run(fmt.Sprintf("events=%d", events), func(b *testing.B) { benchPipeline(b, lines, events) })
 	}
 }
@@ -122,6 +145,9 @@ func benchPipeline(b *testing.B, lines [][]byte, events int) {
 					return
 				case <-t.C:
 					runtime.ReadMemStats(&ms)
+					if ms.HeapInuse > peak && *pipelineHeap != "" {
+						writeHeapProfile(b, *pipelineHeap)
+					}
 					peak = max(peak, ms.HeapInuse)
 				}
 			}
@@ -144,4 +170,101 @@ func benchPipeline(b *testing.B, lines [][]byte, events int) {
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(events*b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+func writeHeapProfile(b *testing.B, path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		b.Error(err)
+		return
+	}
+	defer f.Close()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		b.Error(err)
+	}
+}
+
+// BenchmarkCommands runs `trailhound scan --no-notify` and `trailhound run
+// --once` in process over a file of the Invictus records replayed to
+// -pipeline-scan-events events (default 100,000), as scripts/volume.sh
+// does with the binary, so that -cpuprofile and -memprofile see them.
+func BenchmarkCommands(b *testing.B) {
+	n := *pipelineScanEvents
+	r, err := replay.Load(filepath.Join(repoRoot, "..", "shared", "data", "invictus_sigma_aws_stratus", "invictus_sigma_aws_stratus.jsonl"))
+	if err != nil {
+		b.Skipf("invictus data not found: %v", err)
+	}
+	dir := b.TempDir()
+	events := filepath.Join(dir, "events.jsonl")
+	f, err := os.Create(events)
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	var buf []byte
+	for i := 0; i < n; i++ {
+		buf = append(r.Append(buf[:0], i), '\n')
+		_, _ = w.Write(buf)
+	}
+	if err := errors.Join(w.Flush(), f.Close()); err != nil {
+		b.Fatal(err)
+	}
+	for _, cmd := range [][]string{{"scan", "--no-notify"}, {"run", "--once"}} {
+		b.Run(cmd[0], func(b *testing.B) {
+			for i := range b.N {
+				b.StopTimer()
+				data := filepath.Join(dir, fmt.Sprint(cmd[0], i))
+				cfg := filepath.Join(data, "trailhound.yaml")
+				yaml := fmt.Sprintf("data_dir: %s\nlog: {level: error}\nsources:\n  - name: volume\n    type: file\n    schedule: \"@every 5m\"\n    options:\n      paths: [%s]\nnotify:\n  terminal: false\n", data, events)
+				if err := os.MkdirAll(data, 0o755); err != nil {
+					b.Fatal(err)
+				}
+				if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
+					b.Fatal(err)
+				}
+				e := &env{stdout: io.Discard, stderr: io.Discard, getenv: os.Getenv}
+				stop := samplePeakHeap(b)
+				b.StartTimer()
+				if code := realMain(e, append(append([]string{cmd[0]}, cmd[1:]...), "--config", cfg)); code != 0 {
+					b.Fatalf("%s exited %d", cmd[0], code)
+				}
+				b.StopTimer()
+				b.ReportMetric(float64(stop())/(1<<20), "peak-heap-MiB")
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
+}
+
+// samplePeakHeap samples the heap in use every 50 ms, writing a heap
+// profile at each new peak when -pipeline-heapprofile is set, until the
+// returned function is called; that returns the peak in bytes.
+func samplePeakHeap(b *testing.B) func() uint64 {
+	var peak uint64
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var ms runtime.MemStats
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				runtime.ReadMemStats(&ms)
+				if ms.HeapInuse > peak && *pipelineHeap != "" {
+					writeHeapProfile(b, *pipelineHeap)
+				}
+				peak = max(peak, ms.HeapInuse)
+			}
+		}
+	}()
+	return func() uint64 {
+		close(stop)
+		<-done
+		return peak
+	}
 }

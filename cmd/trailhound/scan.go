@@ -171,8 +171,12 @@ func cmdScan(e *env, args []string) int {
 			for _, al := range ing.New {
 				fresh[al.ID] = true
 			}
-			for _, f := range fs {
-				out.finding(resolve(a, &rep, f, fresh))
+			fps := make([]string, len(fs))
+			for i := range fs {
+				fps[i] = fs[i].Fingerprint
+			}
+			for i, id := range a.alerts.AlertIDs(fps) {
+				out.finding(resolve(&rep, fs[i], id, fresh))
 			}
 			stored += len(fs)
 			out.flush()
@@ -249,13 +253,9 @@ func (d dropMessage) WithGroup(name string) slog.Handler {
 }
 
 // resolve counts a stored finding in the report and names the alert it
-// belongs to; fresh holds the alerts created by the same job.
-func resolve(a *app, rep *scanReport, f detectors.Finding, fresh map[string]bool) scanFinding {
-	sf := scanFinding{Finding: f}
-	if al, err := a.alerts.FindByFingerprint(f.Fingerprint); err == nil {
-		sf.AlertID = al.ID
-		sf.NewAlert = fresh[al.ID]
-	}
+// joined, alertID ("" when it was not stored).
+func resolve(rep *scanReport, f detectors.Finding, alertID string, fresh map[string]bool) scanFinding {
+	sf := scanFinding{Finding: f, AlertID: alertID, NewAlert: alertID != "" && fresh[alertID]}
 	rep.FindingCount++
 	switch {
 	case sf.AlertID == "":

@@ -125,6 +125,20 @@ func (s *Source) Fetch(ctx context.Context, cp []byte, sink sources.Sink) ([]byt
 	return c.Bytes(), nil
 }
 
+// Rereads implements sources.Rereader: the next poll reaches back the lag
+// before the end of the last window read (LookupEvents selects by event
+// time), or, before the first poll, the initial lookback before now.
+func (s *Source) Rereads(cp []byte) (since time.Time, again bool) {
+	c, err := awssrc.ParseCheckpoint(cp)
+	if err != nil {
+		return time.Time{}, true
+	}
+	if end := c.Marks[""].End; !end.IsZero() {
+		return end.Add(-s.poll.Lag.D()), true
+	}
+	return s.Now().UTC().Add(-s.poll.InitialLookback.D()), true
+}
+
 // FetchRange implements sources.Ranger: it reads the events of w, oldest
 // first. A zero end means now.
 func (s *Source) FetchRange(ctx context.Context, w sources.Window, sink sources.Sink) error {

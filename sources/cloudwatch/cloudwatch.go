@@ -25,6 +25,13 @@ import (
 // MaxFilterPattern is the longest filter pattern CloudWatch Logs accepts.
 const MaxFilterPattern = 1024
 
+// DeriveFilterPattern is the filter_pattern value that asks for the
+// pattern to be derived from the enabled rules (detectors/rules/pushdown):
+// the caller sets it with SetFilterPattern before the first poll. A JSON
+// pattern keeps only JSON records, so it suits groups of CloudTrail
+// records, not groups of plain lines.
+const DeriveFilterPattern = "rules"
+
 // Options configure a CloudWatch Logs source.
 type Options struct {
 	awssrc.Options `yaml:",inline"`
@@ -36,7 +43,8 @@ type Options struct {
 	// them, listed with DescribeLogGroups on each poll.
 	LogGroupPrefixes []string `yaml:"log_group_prefixes"`
 	// FilterPattern is sent to FilterLogEvents so only matching events
-	// leave AWS, e.g. { $.eventSource = "iam.amazonaws.com" }.
+	// leave AWS, e.g. { $.eventSource = "iam.amazonaws.com" }, or
+	// DeriveFilterPattern ("rules") to derive it from the enabled rules.
 	FilterPattern string `yaml:"filter_pattern"`
 	// Match builds a JSON filter pattern instead: every field (a JSON path
 	// without "$.") must have one of its values. Only for groups of JSON
@@ -207,10 +215,22 @@ func New(name string, t awssrc.Target, opts Options) *Source {
 	client := cloudwatchlogs.NewFromConfig(t.Config, func(o *cloudwatchlogs.Options) {
 		o.APIOptions = append(o.APIOptions, awssrc.Paced(limiter))
 	})
+	pattern := opts.FilterPattern
+	if pattern == DeriveFilterPattern {
+		pattern = "" // until SetFilterPattern
+	}
 	return &Source{name: name, target: t, client: client, poll: opts.Polling, groups: opts.LogGroups,
-		prefixes: opts.LogGroupPrefixes, pattern: opts.FilterPattern, Now: time.Now, pageSize: 10000,
+		prefixes: opts.LogGroupPrefixes, pattern: pattern, Now: time.Now, pageSize: 10000,
 		backfill: opts.Backfill, queryLimit: insightsLimit, queryPoll: time.Second}
 }
+
+// SetFilterPattern replaces the filter pattern sent to FilterLogEvents
+// ("" sends none), for a pattern derived from the enabled rules. Call it
+// before the first Fetch; it is not safe to call concurrently with one.
+func (s *Source) SetFilterPattern(p string) { s.pattern = p }
+
+// FilterPattern returns the filter pattern sent to FilterLogEvents.
+func (s *Source) FilterPattern() string { return s.pattern }
 
 // Name implements sources.Source.
 func (s *Source) Name() string { return s.name }
@@ -260,6 +280,30 @@ func (s *Source) Fetch(ctx context.Context, cp []byte, sink sources.Sink) ([]byt
 		return nil, sources.Partial(next.Bytes(), errors.Join(errs...))
 	}
 	return next.Bytes(), nil
+}
+
+// timestampSkew is how much earlier than its log event's timestamp an
+// event's own time may be: CloudTrail delivers to CloudWatch Logs within
+// minutes of the call, and the poll window selects by the log event's
+// timestamp, while events are kept by their own time.
+const timestampSkew = time.Hour
+
+// Rereads implements sources.Rereader: the next poll reaches back the lag
+// before the end of each group's last window, and a group without one
+// (new, or never read successfully) the initial lookback before now; less
+// timestampSkew.
+func (s *Source) Rereads(cp []byte) (since time.Time, again bool) {
+	c, err := awssrc.ParseCheckpoint(cp)
+	if err != nil {
+		return time.Time{}, true
+	}
+	since = s.Now().UTC().Add(-s.poll.InitialLookback.D())
+	for _, m := range c.Marks {
+		if start := m.End.Add(-s.poll.Lag.D()); start.Before(since) {
+			since = start
+		}
+	}
+	return since.Add(-timestampSkew), true
 }
 
 // FetchRange implements sources.Ranger: it reads every log group over w.

@@ -12,6 +12,8 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -62,7 +64,21 @@ func (s *Source) Name() string { return s.name }
 type fileState struct {
 	Size    int64     `json:"size"`
 	ModTime time.Time `json:"mtime"`
+	// Head identifies the file's content by SHA-256 (first 8 bytes, hex)
+	// of its first HeadLen bytes, at most headBytes: a file that grew with
+	// the same head was appended to. Empty in checkpoints written before.
+	Head    string `json:"head,omitempty"`
+	HeadLen int    `json:"head_len,omitempty"`
+	// Events counts the events read from the file; a later read of the
+	// same file, grown or resumed, skips that many.
+	Events int64 `json:"events,omitempty"`
+	// Partial marks the file being read when a poll stored its progress:
+	// Events were read, the rest not yet.
+	Partial bool `json:"partial,omitempty"`
 }
+
+// headBytes is how much of a file's start identifies it.
+const headBytes = 4096
 
 type checkpoint struct {
 	Files map[string]fileState `json:"files"`
@@ -101,11 +117,26 @@ func (s *Source) rootError(root string, err error) error {
 	return fmt.Errorf("file source %q: path %s: %w", s.name, root, err)
 }
 
+// Rereads implements sources.Rereader. Files are read once: a file that
+// grew with the same head (see Fetch) is read on from where the last read
+// stopped, and a read cut short by a crash resumes from the progress it
+// reported. Only with Rescan, which reads every file whole on every poll,
+// may any event be read again.
+func (s *Source) Rereads([]byte) (since time.Time, again bool) {
+	return time.Time{}, s.opts.Rescan
+}
+
 // Fetch reads every file not read before or changed since, in name order.
-// A file that cannot be opened or read is reported as malformed and the
-// others are still read. A configured path that does not exist or cannot
-// be listed is the source's error: the other paths are still read, and
-// the error is returned as a sources.PartialError with their checkpoint.
+// A file that grew and starts as it did (the same first 4 KiB, or all of
+// it when it was shorter) was appended to: the events read before are
+// skipped. A file that shrank or starts differently is read whole as new
+// content; so is a file whose checkpoint predates this check. Fetch
+// reports its progress to a sources.ProgressSink after each event, so a
+// poll cut short carries on after the last event it stored. A file that
+// cannot be opened or read is reported as malformed and the others are
+// still read. A configured path that does not exist or cannot be listed
+// is the source's error: the other paths are still read, and the error
+// is returned as a sources.PartialError with their checkpoint.
 func (s *Source) Fetch(ctx context.Context, cp []byte, sink sources.Sink) ([]byte, error) {
 	prev := checkpoint{Files: map[string]fileState{}}
 	if len(cp) > 0 && !s.opts.Rescan {
@@ -114,6 +145,27 @@ func (s *Source) Fetch(ctx context.Context, cp []byte, sink sources.Sink) ([]byt
 		}
 	}
 	next := checkpoint{Files: map[string]fileState{}}
+	// cur is the file being read; its Events count what was handed over.
+	var cur *fileState
+	var curName string
+	if ps, ok := sink.(sources.ProgressSink); ok && !s.opts.Rescan {
+		ps.Progress(func() []byte {
+			at := checkpoint{Files: make(map[string]fileState, len(prev.Files)+len(next.Files))}
+			for f, st := range prev.Files {
+				at.Files[f] = st
+			}
+			for f, st := range next.Files {
+				at.Files[f] = st
+			}
+			if cur != nil {
+				st := *cur
+				st.Partial = true
+				at.Files[curName] = st
+			}
+			out, _ := json.Marshal(at)
+			return out
+		})
+	}
 	var rootErrs []error
 	var skipped []string
 	defer func() {
@@ -142,14 +194,27 @@ func (s *Source) Fetch(ctx context.Context, cp []byte, sink sources.Sink) ([]byt
 				sink.Malformed(sources.Malformed{Where: f, Offset: -1, Reason: err.Error()})
 				continue
 			}
-			if old, ok := prev.Files[f]; ok && old.Size == st.Size && old.ModTime.Equal(st.ModTime) {
-				next.Files[f] = st
+			old, had := prev.Files[f]
+			if had && !old.Partial && old.Size == st.Size && old.ModTime.Equal(st.ModTime) {
+				next.Files[f] = old
 				continue
 			}
-			if err := s.read(ctx, f, sink); err != nil {
-				return nil, err
+			st.HeadLen = int(min(st.Size, headBytes))
+			if st.Head, err = s.head(f, st.HeadLen); err != nil {
+				sink.Malformed(sources.Malformed{Where: f, Offset: -1, Reason: err.Error()})
+				continue
 			}
-			next.Files[f] = st
+			var skip int64
+			if had && old.Head != "" && st.Size >= old.Size {
+				if h, err := s.head(f, old.HeadLen); err == nil && h == old.Head {
+					skip = old.Events // appended to, or a read cut short
+				}
+			}
+			cur, curName = &st, f
+			if err := s.read(ctx, f, sink, &st, skip); err != nil {
+				return nil, err // cur stays: the progress names this file
+			}
+			next.Files[f], cur = st, nil
 		}
 	}
 	out, err := json.Marshal(next)
@@ -162,7 +227,26 @@ func (s *Source) Fetch(ctx context.Context, cp []byte, sink sources.Sink) ([]byt
 	return out, nil
 }
 
-func (s *Source) read(ctx context.Context, name string, sink sources.Sink) error {
+// head identifies the content of file name by its first n bytes.
+func (s *Source) head(name string, n int) (string, error) {
+	f, err := s.open(name)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	buf := make([]byte, n)
+	if _, err := io.ReadFull(f, buf); err != nil {
+		return "", fmt.Errorf("read the start: %w", err)
+	}
+	sum := sha256.Sum256(buf)
+	return hex.EncodeToString(sum[:8]), nil
+}
+
+// read hands the events of file name to sink, counting them in st.Events
+// as it goes; the first skip events (and the malformed records among
+// them) were handed over by an earlier read and are passed over.
+func (s *Source) read(ctx context.Context, name string, sink sources.Sink, st *fileState, skip int64) error {
+	st.Events = 0
 	f, err := s.open(name)
 	if err != nil {
 		sink.Malformed(sources.Malformed{Where: name, Offset: -1, Reason: err.Error()})
@@ -180,12 +264,20 @@ func (s *Source) read(ctx context.Context, name string, sink sources.Sink) error
 	}
 	wrapped := sources.FuncSink{
 		OnEvent: func(ctx context.Context, ev *sources.Event) error {
+			st.Events++
+			if st.Events <= skip {
+				return nil
+			}
 			if err := sink.Event(ctx, ev); err != nil {
 				return sinkError{err}
 			}
 			return nil
 		},
-		OnMalformed: sink.Malformed,
+		OnMalformed: func(m sources.Malformed) {
+			if st.Events >= skip {
+				sink.Malformed(m)
+			}
+		},
 	}
 	_, err = sources.Decode(ctx, r, name, s.name, wrapped)
 	var se sinkError

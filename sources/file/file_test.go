@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -64,15 +66,144 @@ func TestFetchDirectoryAndCheckpoint(t *testing.T) {
 	if len(r.ids) != 0 {
 		t.Fatalf("unchanged files read again: %v", r.ids)
 	}
-	// A grown file is read again (the workflow dedups events by id).
+	// A file appended to is read on from where the last read stopped.
 	write(t, filepath.Join(dir, "sub", "b.jsonl"), record("2")+"\n"+record("4")+"\n")
-	later := time.Now().Add(time.Minute)
-	if err := os.Chtimes(filepath.Join(dir, "sub", "b.jsonl"), later, later); err != nil {
+	touch(t, filepath.Join(dir, "sub", "b.jsonl"), time.Minute)
+	r, _ = fetch(t, s, cp)
+	if strings.Join(r.ids, ",") != "4" {
+		t.Fatalf("appended file ids=%v, want 4", r.ids)
+	}
+}
+
+// touch moves a file's modification time by d from now.
+func touch(t *testing.T, path string, d time.Duration) {
+	t.Helper()
+	at := time.Now().Add(d)
+	if err := os.Chtimes(path, at, at); err != nil {
 		t.Fatal(err)
 	}
-	r, _ = fetch(t, s, cp)
-	if strings.Join(r.ids, ",") != "2,4" {
-		t.Fatalf("changed file ids=%v, want 2,4", r.ids)
+}
+
+// TestChangedFiles: a file appended to is read on, gzip-compressed or as
+// a document too; one that shrank or starts differently is read whole as
+// new content, and so is a changed file whose checkpoint has no head
+// (written before heads were kept).
+func TestChangedFiles(t *testing.T) {
+	lines := func(ids ...string) string {
+		var b strings.Builder
+		for _, id := range ids {
+			b.WriteString(record(id) + "\n")
+		}
+		return b.String()
+	}
+	doc := func(ids ...string) string {
+		var recs []string
+		for _, id := range ids {
+			recs = append(recs, record(id))
+		}
+		return `{"Records":[` + strings.Join(recs, ",") + `]}`
+	}
+	gz := func(data string) string {
+		var b bytes.Buffer
+		zw := gzip.NewWriter(&b)
+		_, _ = zw.Write([]byte(data))
+		_ = zw.Close()
+		return b.String()
+	}
+	var many []string
+	for i := 0; i < 32; i++ {
+		many = append(many, fmt.Sprint("m", i))
+	}
+	for _, tc := range []struct {
+		name, before, after string
+		legacy              bool
+		want                string
+	}{
+		{"appended", lines("1", "2"), lines("1", "2", "3"), false, "3"},
+		{"appended gzip member", gz(lines("1", "2")), gz(lines("1", "2")) + gz(lines("3")), false, "3"},
+		{"appended past 4 KiB", lines(many[:30]...), lines(many...), false, strings.Join(many[30:], ",")},
+		{"rewritten", lines("1", "2"), lines("9", "8", "7"), false, "9,8,7"},
+		{"shrunk", lines("1", "2", "3"), lines("1", "2"), false, "1,2"},
+		{"document rewritten", doc("1"), doc("1", "2"), false, "1,2"},
+		{"old checkpoint", lines("1", "2"), lines("1", "2", "3"), true, "1,2,3"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "trail.json")
+			write(t, path, tc.before)
+			s, _ := New("local", Options{Paths: []string{path}}, nil)
+			_, cp := fetch(t, s, nil)
+			if tc.legacy {
+				st, _ := os.Stat(path)
+				cp = []byte(fmt.Sprintf(`{"files":{%q:{"size":%d,"mtime":%q}}}`, path, st.Size(), st.ModTime().UTC().Format(time.RFC3339Nano)))
+			}
+			write(t, path, tc.after)
+			touch(t, path, time.Minute)
+			r, _ := fetch(t, s, cp)
+			if got := strings.Join(r.ids, ","); got != tc.want {
+				t.Fatalf("ids=%s, want %s", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestProgressResumes: cut short after any event, a fetch resumes from
+// the progress it reported with exactly the events not yet handed over,
+// in a JSON Lines file, a gzip-compressed one and a delivery document,
+// each spread over several files.
+func TestProgressResumes(t *testing.T) {
+	var ids []string
+	for i := 0; i < 12; i++ {
+		ids = append(ids, fmt.Sprint(i))
+	}
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "a.jsonl"), strings.Join([]string{record("0"), record("1"), "{broken", record("2"), record("3")}, "\n")+"\n")
+	var b bytes.Buffer
+	zw := gzip.NewWriter(&b)
+	_, _ = zw.Write([]byte(record("4") + "\n" + record("5") + "\n" + record("6") + "\n"))
+	_ = zw.Close()
+	write(t, filepath.Join(dir, "b.jsonl.gz"), b.String())
+	write(t, filepath.Join(dir, "c.json"), `{"Records":[`+record("7")+","+record("8")+","+record("9")+","+record("10")+","+record("11")+`]}`)
+	s, _ := New("local", Options{Paths: []string{dir}}, nil)
+	stop := errors.New("crash")
+	for cut := 1; cut <= len(ids); cut++ {
+		var got []string
+		var resume func() []byte
+		var at []byte
+		malformed := 0
+		_, err := s.Fetch(context.Background(), nil, sources.FuncSink{
+			OnProgress: func(r func() []byte) { resume = r },
+			OnEvent: func(_ context.Context, ev *sources.Event) error {
+				got = append(got, ev.ID)
+				if len(got) == cut {
+					at = resume() // what a poll commits with this event
+					return stop
+				}
+				return nil
+			},
+			OnMalformed: func(sources.Malformed) { malformed++ },
+		})
+		if cut < len(ids) && !errors.Is(err, stop) {
+			t.Fatalf("cut %d: err=%v", cut, err)
+		}
+		r, _ := fetch(t, s, at)
+		got = append(got, r.ids...)
+		malformed += len(r.malformed)
+		if strings.Join(got, ",") != strings.Join(ids, ",") {
+			t.Fatalf("cut after %d: ids=%v, want each of %v once", cut, got, ids)
+		}
+		if malformed != 1 {
+			t.Fatalf("cut after %d: %d malformed reports, want the broken line once", cut, malformed)
+		}
+	}
+}
+
+// TestRereads: only a source that rescans every file reads events again.
+func TestRereads(t *testing.T) {
+	for _, rescan := range []bool{false, true} {
+		s, _ := New("local", Options{Paths: []string{"x"}, Rescan: rescan}, nil)
+		if since, again := s.Rereads(nil); again != rescan || !since.IsZero() {
+			t.Fatalf("rescan=%v: Rereads=%v,%v", rescan, since, again)
+		}
 	}
 }
 
