@@ -121,8 +121,11 @@ func CardFor(a workflows.Alert) Card {
 	}
 	// A finding about no event in particular (a log source gone silent)
 	// has no caller or action to name: its card says what was checked.
-	nonEvent := f.Action == "" && f.Principal.Name == "" && f.Principal.ARN == ""
-	if nonEvent {
+	nonEvent := f.Action == "" && f.Principal.Name == "" && f.Principal.ARN == "" && f.External == nil
+	if x := f.External; x != nil && f.Action == "" {
+		// An AWS security finding about a resource, not a call.
+		c.Summary = fmt.Sprintf("%s in account %s (%s), last seen %s", strings.TrimSuffix(f.Reason, "."), orDash(f.Account), orDash(f.Region), f.Time.UTC().Format("2006-01-02 15:04:05 UTC"))
+	} else if nonEvent {
 		scope := []string{}
 		for _, kv := range [][2]string{{"source", f.Source}, {"account", f.Account}, {"region", f.Region}} {
 			if kv[1] != "" {
@@ -156,6 +159,7 @@ func CardFor(a workflows.Alert) Card {
 	add("User agent", truncate(f.UserAgent, 120))
 	add("Error", f.ErrorCode)
 	add("ATT&CK", f.Technique)
+	add("AWS console", consoleURL(a))
 	if !nonEvent || f.EventCount > 0 {
 		add("Events", fmt.Sprint(max(f.EventCount, 1)))
 	}
@@ -175,6 +179,21 @@ func CardFor(a workflows.Alert) Card {
 		c.Event.ID = f.EventIDs[0]
 	}
 	return c
+}
+
+// consoleURL links the AWS security finding an alert shows in the AWS
+// console: its own finding's, else the latest one folded into it; "" for
+// an alert of Trailhound's own findings alone.
+func consoleURL(a workflows.Alert) string {
+	if x := a.Finding.External; x != nil && x.ConsoleURL != "" {
+		return x.ConsoleURL
+	}
+	for i := len(a.External) - 1; i >= 0; i-- {
+		if a.External[i].ConsoleURL != "" {
+			return a.External[i].ConsoleURL
+		}
+	}
+	return ""
 }
 
 // WithTasks adds one summary line per task to the card.

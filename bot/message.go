@@ -59,6 +59,10 @@ func MessageFor(n workflows.Notification) Message {
 	case workflows.NotifyRepeat:
 		more := n.Alert.Count - 1
 		m.Text = fmt.Sprintf("%d more like this (latest at %s).", more, n.Alert.LastSeen.UTC().Format("2006-01-02 15:04:05 UTC"))
+		if n.Text != "" {
+			// A note about the alert's findings, such as an AWS finding's update.
+			m.Text = n.Text
+		}
 		m.InThread = true
 	case workflows.NotifyAskActor:
 		m.Text = n.Text

@@ -220,6 +220,9 @@ type Engine struct {
 	// other names run unscoped alone.
 	byAction map[string][]Detector
 	unscoped []Detector
+	// findings are the FindingReaders, the only detectors shown events
+	// that carry an AWS security finding.
+	findings []Detector
 }
 
 // NewEngine returns an engine running ds in order. Detectors that
@@ -229,6 +232,9 @@ func NewEngine(ds ...Detector) *Engine {
 	scoped := map[string][]int{}
 	var unscoped []int
 	for i, d := range ds {
+		if r, ok := d.(FindingReader); ok && r.ReadsFindings() {
+			e.findings = append(e.findings, d)
+		}
 		var names []string
 		isScoped := false
 		if s, ok := d.(ActionScoped); ok {
@@ -275,6 +281,9 @@ func (e *Engine) Detect(ctx context.Context, ev *sources.Event) ([]Finding, erro
 	run, ok := e.byAction[ev.Action]
 	if !ok {
 		run = e.unscoped
+	}
+	if ev.Finding != nil {
+		run = e.findings
 	}
 	for _, d := range run {
 		fs, err := d.Detect(ctx, ev)

@@ -117,7 +117,16 @@ type Alert struct {
 	AskedActors []string  `json:"asked_actors,omitempty"`
 	AskedAt     time.Time `json:"asked_at,omitempty"`
 	ActorAnswer string    `json:"actor_answer,omitempty"`
+	// External lists every AWS security finding folded into the alert
+	// (the alert's own Finding may be one of them), each as last
+	// received: updates replace their entry in place. It holds at most
+	// MaxExternal entries; when full, the least recently updated entry
+	// gives way. Write-back to AWS reads it.
+	External []detectors.External `json:"external,omitempty"`
 }
+
+// MaxExternal bounds Alert.External.
+const MaxExternal = 50
 
 // Actor answers to "was this you?".
 const (

@@ -27,6 +27,13 @@ type Config struct {
 	GroupBy []string
 	// GroupByRules overrides GroupBy for single rule ids.
 	GroupByRules map[string][]string
+	// KeepAWSApart turns off folding by principal: by default a new AWS
+	// security finding (GuardDuty, Security Hub...) joins an open alert
+	// of Trailhound's own rules about the same principal (ARN or access
+	// key) in the same account, last seen within GroupWindow, instead of
+	// opening an alert of its own. Set by fold_aws_findings_by_principal:
+	// false.
+	KeepAWSApart bool
 	// Routes are tried in order; see Route.
 	Routes []Route
 	// DefaultRoute is used when no route matches. With no targets, alerts go
@@ -497,6 +504,9 @@ type yamlConfig struct {
 
 	// MaxCardCopies bounds the cards of one alert per chat platform.
 	MaxCardCopies *int `yaml:"max_card_copies"`
+
+	// FoldAWSByPrincipal: false sets Config.KeepAWSApart.
+	FoldAWSByPrincipal *bool `yaml:"fold_aws_findings_by_principal"`
 }
 
 // GroupField is a finding field name accepted by group_by.
@@ -581,6 +591,9 @@ func LoadConfig(sec configs.Section, notifiers []string) (*Config, error) {
 			return nil, sec.Errorf("group_window", "must be longer than 0s")
 		}
 		c.GroupWindow = y.GroupWindow.D()
+	}
+	if y.FoldAWSByPrincipal != nil {
+		c.KeepAWSApart = !*y.FoldAWSByPrincipal
 	}
 	for _, g := range y.GroupBy {
 		c.GroupBy = append(c.GroupBy, string(g))

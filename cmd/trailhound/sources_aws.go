@@ -5,6 +5,7 @@ import (
 
 	"github.com/trailhound/trailhound/configs"
 	"github.com/trailhound/trailhound/sources"
+	"github.com/trailhound/trailhound/sources/awsfindings"
 	"github.com/trailhound/trailhound/sources/cloudtrail"
 	"github.com/trailhound/trailhound/sources/cloudwatch"
 	"github.com/trailhound/trailhound/sources/s3"
@@ -42,7 +43,11 @@ func newCloudWatchSources(a *app, sc configs.SourceConfig) ([]sources.Source, er
 	if err := sc.Options.Decode(&opts); err != nil {
 		return nil, err
 	}
-	return cloudwatch.Build(context.Background(), sc.Name, opts, sc.Options)
+	srcs, err := cloudwatch.Build(context.Background(), sc.Name, opts, sc.Options)
+	if err == nil && opts.FilterPattern == cloudwatch.DeriveFilterPattern {
+		deriveFilterPatterns(a, sc.Name, srcs)
+	}
+	return srcs, err
 }
 
 // newS3Sources builds the S3 bucket source of the entry.
@@ -55,4 +60,17 @@ func newS3Sources(a *app, sc configs.SourceConfig) ([]sources.Source, error) {
 		return nil, err
 	}
 	return s3.Build(context.Background(), sc.Name, opts, sc.Options)
+}
+
+// newAWSFindingsSources builds the aws-findings source of the entry: the
+// queue reader, or one Security Hub puller per account and region.
+func newAWSFindingsSources(a *app, sc configs.SourceConfig) ([]sources.Source, error) {
+	if err := awsOptions(a, sc); err != nil {
+		return nil, err
+	}
+	var opts awsfindings.Options
+	if err := sc.Options.Decode(&opts); err != nil {
+		return nil, err
+	}
+	return awsfindings.Build(context.Background(), sc.Name, opts, sc.Options)
 }
