@@ -162,6 +162,11 @@ type Dispatcher struct {
 	Store     *Store
 	Notifiers []Notifier
 	Log       *slog.Logger
+	// Fence, when set, is called before the outbox is read and right
+	// before each post; an error stops the pass at once, with nothing
+	// posted or written. High availability sets it, so a replica that
+	// lost its lease posts nothing (see package ha).
+	Fence func() error
 }
 
 // Dispatch tries every due outbox item once, in order, and returns how many
@@ -177,6 +182,9 @@ func (d *Dispatcher) Dispatch(ctx context.Context) (int, error) {
 	log := d.Log
 	if log == nil {
 		log = slog.Default()
+	}
+	if err := d.fence(); err != nil {
+		return 0, err
 	}
 	var items []outboxItem
 	err := d.Store.db.View(func(tx *bolt.Tx) error {
@@ -239,7 +247,15 @@ func (d *Dispatcher) Dispatch(ctx context.Context) (int, error) {
 				var got MessageRef
 				retry := false
 				if err == nil {
+					if ferr := d.fence(); ferr != nil {
+						return delivered, ferr
+					}
 					got, retry, err = n.Notify(ctx, note)
+					// Lost the lease while posting: record nothing; the
+					// next holder finds the post by its key.
+					if ferr := d.fence(); ferr != nil {
+						return delivered, ferr
+					}
 				}
 				if err != nil {
 					lastErr = err
@@ -396,11 +412,28 @@ func deliveries(it *outboxItem, a *Alert, name string, blind bool, maxCopies int
 	return out
 }
 
+// fence returns the Fence's error, nil without a Fence.
+func (d *Dispatcher) fence() error {
+	if d.Fence == nil {
+		return nil
+	}
+	return d.Fence()
+}
+
 // notification builds what a notifier is handed for one delivery.
 func (d *Dispatcher) notification(ctx context.Context, n Notifier, it *outboxItem, a *Alert, dl delivery, i int) (Notification, error) {
 	key := it.Key
 	if key == "" {
 		key = fmt.Sprintf("%s-%d", cmpOr(it.AlertID, string(it.Kind)), it.Seq)
+	}
+	if it.Key == "" && it.Kind == NotifyNew && it.AlertID != "" && a.Finding.Fingerprint != "" {
+		// An alert's card in one place is keyed by its first finding and
+		// the destination, not by the alert id and outbox sequence: after
+		// a restore from an older snapshot, the events read again may
+		// make the same alert under another id or sequence, and its card,
+		// posted before, must still be found (and another alert's never
+		// taken for it).
+		key = "new-" + a.Finding.Fingerprint + "@" + dl.target.dest()
 	}
 	if i > 0 {
 		key += fmt.Sprintf(".%d", i)
@@ -469,10 +502,20 @@ func (s *Store) recordMessage(alertID string, old, ref MessageRef) error {
 				a.Messages[i], replaced = ref, true
 			}
 		}
+		first := len(a.Messages) == 0
 		if !replaced {
 			a.Messages = append(a.Messages, ref)
 		}
-		return putAlert(tx, a)
+		if err := putAlert(tx, a); err != nil {
+			return err
+		}
+		if !first {
+			return nil
+		}
+		// The first card of the alert: tell AWS, once, in the same
+		// transaction that records it.
+		where := ref.Notifier + " #" + cmpOr(cmpOr(ref.Channel, ref.Target), "default channel")
+		return s.enqueueWriteBack(tx, a, actionPosted, SystemActor, "posted to "+where+" as "+a.ID, s.now())
 	})
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/trailhound/trailhound/sources"
+	"github.com/trailhound/trailhound/workflows"
 )
 
 const sourcesExamples = `  # health of every configured source: one row per account and region
@@ -28,6 +29,8 @@ type sourceRow struct {
 type sourcesReport struct {
 	Sources  []sourceRow       `json:"sources"`
 	Problems []sources.Problem `json:"problems"`
+	// WriteBack is the health of the write-back to AWS, when it is on.
+	WriteBack *workflows.WriteBackHealth `json:"writeback,omitempty"`
 }
 
 func cmdSources(e *env, args []string) int {
@@ -80,6 +83,9 @@ func cmdSources(e *env, args []string) int {
 		rep.Problems = p
 	}
 	rep.Problems = withConfigProblems(rep.Problems, checkSources(srcs))
+	if err := a.writeBackReport(&rep); err != nil {
+		return fail(e, "%v", err)
+	}
 	if *format == "json" {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
@@ -116,6 +122,7 @@ func printSources(w io.Writer, rep *sourcesReport, now time.Time) {
 			lag, r.Events, r.Malformed, perm, dash(oneLine(r.LastError, 100)))
 	}
 	tw.Flush()
+	printWriteBack(w, rep.WriteBack, now)
 	if len(rep.Problems) == 0 {
 		fmt.Fprintf(w, "%s, no problems\n", plural(len(rep.Sources), "source"))
 		return

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
 	"strings"
+
+	"github.com/trailhound/trailhound/ha"
 )
 
 func cmdValidate(e *env, args []string) int {
@@ -23,6 +26,9 @@ func cmdValidate(e *env, args []string) int {
 	}
 	cfg, err := loadConfig(*cfgPath)
 	if err != nil {
+		return fail(e, "%v", err)
+	}
+	if _, err := ha.DecodeConfig(cfg.State, cfg.HA); err != nil {
 		return fail(e, "%v", err)
 	}
 	// Build everything the config describes, without touching the real data
@@ -45,6 +51,9 @@ func cmdValidate(e *env, args []string) int {
 	}
 	notifiers, err := a.buildNotifiers(io.Discard)
 	if err != nil {
+		return fail(e, "%v", err)
+	}
+	if _, err := a.buildWriteBackSender(context.Background()); err != nil {
 		return fail(e, "%v", err)
 	}
 	failed := checkSources(srcs)
