@@ -100,6 +100,12 @@ Commands:
   test   run the rules' inline tests, or run the rules over log files
   eval   measure the pack against the Stratus Red Team and Invictus datasets,
          or against a file of labelled cases (--cases)
+  compile
+         show what rules become in Athena SQL, Logs Insights or a CloudWatch
+         Logs filter pattern, and which parts stay in process
+  backtest
+         run new or changed rules over history (Athena, LookupEvents, files):
+         the findings and alerts they would have raised; stores nothing
 
 Run "trailhound rules COMMAND --help" for flags.
 
@@ -126,6 +132,10 @@ func cmdRules(e *env, args []string) int {
 		return cmdRulesTest(e, args[1:])
 	case "eval":
 		return cmdRulesEval(e, args[1:])
+	case "backtest":
+		return cmdRulesBacktest(e, args[1:])
+	case "compile":
+		return cmdRulesCompile(e, args[1:])
 	}
 	fmt.Fprintf(e.stderr, "trailhound rules: unknown command %q\n\n%s", args[0], rulesUsage)
 	return exitUsage
@@ -159,6 +169,9 @@ type ruleInfo struct {
 	Enabled     bool     `json:"enabled"`
 	Tags        []string `json:"tags,omitempty"`
 	Description string   `json:"description"`
+	// Pushdown is the rule's status per engine (athena, insights,
+	// filter-pattern).
+	Pushdown map[string]pushdownInfo `json:"pushdown,omitempty"`
 
 	// shortKind is Kind for the text table: "event" or "threshold 5/10m".
 	shortKind string
@@ -215,10 +228,16 @@ func cmdRulesList(e *env, args []string) int {
 	}
 	var infos []ruleInfo
 	for _, r := range p.Sorted() {
-		infos = append(infos, infoOf(r.Definition(), true))
+		in := infoOf(r.Definition(), true)
+		in.Pushdown = pushdownOf(r)
+		infos = append(infos, in)
 	}
 	for _, d := range p.Off() {
-		infos = append(infos, infoOf(d, false))
+		in := infoOf(d, false)
+		if r, err := rules.Compile(d); err == nil {
+			in.Pushdown = pushdownOf(r)
+		}
+		infos = append(infos, in)
 	}
 	sort.SliceStable(infos, func(i, j int) bool { return infos[i].ID < infos[j].ID })
 	if *format == "json" {
@@ -232,8 +251,8 @@ func cmdRulesList(e *env, args []string) int {
 	// The table fits listWidth columns: the kind is short (the full
 	// threshold is in --format json and RULES.md), the origin is shown
 	// only when some rule is not built in, and a long title is clipped.
-	var rows [][5]string
-	widths := [5]int{len("ID"), len("SEVERITY"), len("TECHNIQUE"), len("KIND"), len("ORIGIN")}
+	var rows [][6]string
+	widths := [6]int{len("ID"), len("SEVERITY"), len("TECHNIQUE"), len("KIND"), len("PUSHDOWN"), len("ORIGIN")}
 	on := 0
 	for _, in := range infos {
 		id := in.ID
@@ -246,21 +265,21 @@ func cmdRulesList(e *env, args []string) int {
 		if origin != "builtin" && origin != "sigma" {
 			origin = "file"
 		}
-		r := [5]string{id, in.Severity, dash(in.Technique), in.shortKind, origin}
+		r := [6]string{id, in.Severity, dash(in.Technique), in.shortKind, pushdownMark(in.Pushdown), origin}
 		for c, v := range r {
 			widths[c] = max(widths[c], utf8.RuneCountInString(v))
 		}
 		rows = append(rows, r)
 	}
-	cols := 5
+	cols := 6
 	if allBuiltin(infos) {
-		cols = 4
+		cols = 5
 	}
 	titleAt := 0
 	for _, w := range widths[:cols] {
 		titleAt += w + 2
 	}
-	line := func(r [5]string, title string) {
+	line := func(r [6]string, title string) {
 		var b strings.Builder
 		for c, v := range r[:cols] {
 			b.WriteString(v)
@@ -272,11 +291,11 @@ func cmdRulesList(e *env, args []string) int {
 		b.WriteString(title)
 		fmt.Fprintln(e.stdout, strings.TrimRight(b.String(), " "))
 	}
-	line([5]string{"ID", "SEVERITY", "TECHNIQUE", "KIND", "ORIGIN"}, "TITLE")
+	line([6]string{"ID", "SEVERITY", "TECHNIQUE", "KIND", "PUSHDOWN", "ORIGIN"}, "TITLE")
 	for i, r := range rows {
 		line(r, infos[i].Title)
 	}
-	fmt.Fprintf(e.stdout, "%d rules on, %d off\n", on, len(infos)-on)
+	fmt.Fprintf(e.stdout, "%d rules on, %d off\n%s\n", on, len(infos)-on, pushdownLegend)
 	return exitOK
 }
 

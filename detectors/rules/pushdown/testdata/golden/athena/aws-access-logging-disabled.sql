@@ -1,0 +1,14 @@
+-- rule: aws-access-logging-disabled
+-- status: coarse
+-- coarse: requestParameters.BucketLoggingStatus may hold an array or object
+-- coarse: requestParameters.BucketLoggingStatus.LoggingEnabled may hold an array or object
+-- coarse: requestParameters.attributes may hold an array or object
+-- coarse: requestParameters.loadBalancerAttributes.accessLog.enabled may hold an array or object
+SELECT eventid AS event_id, eventtime AS event_time
+FROM cloudtrail_logs
+WHERE "timestamp" BETWEEN '2026/03/01' AND '2026/03/02'
+  AND eventtime >= '2026-03-01T00:00:00Z'
+  AND eventtime < '2026-03-01T01:00:00Z'
+  AND NOT (COALESCE((errorcode <> '' OR (eventname = 'ConsoleLogin' AND (errormessage <> '' OR json_extract_scalar(responseelements, '$.ConsoleLogin') = 'Failure'))), FALSE))
+  AND NOT (COALESCE((useridentity.type = 'AWSService' OR sourceipaddress = 'AWS Internal' OR sourceipaddress LIKE '%.amazonaws.com' OR strpos(useridentity.arn, ':role/aws-service-role/') > 0 OR strpos(useridentity.arn, ':assumed-role/AWSServiceRoleFor') > 0 OR useridentity.invokedby <> ''), FALSE))
+  AND ((eventsource = 'ec2.amazonaws.com' AND eventname = 'DeleteFlowLogs') OR (eventsource = 'route53resolver.amazonaws.com' AND eventname IN ('DeleteResolverQueryLogConfig', 'DisassociateResolverQueryLogConfig')) OR (eventsource = 'route53.amazonaws.com' AND eventname = 'DeleteQueryLoggingConfig') OR (eventsource IN ('waf.amazonaws.com', 'waf-regional.amazonaws.com', 'wafv2.amazonaws.com') AND eventname = 'DeleteLoggingConfiguration') OR (eventsource = 's3.amazonaws.com' AND eventname = 'PutBucketLogging' AND (json_extract_scalar(requestparameters, '$.BucketLoggingStatus') IS NOT NULL OR COALESCE((json_extract(requestparameters, '$.BucketLoggingStatus') IS NOT NULL AND json_extract_scalar(requestparameters, '$.BucketLoggingStatus') IS NULL), FALSE)) AND NOT (json_extract_scalar(requestparameters, '$.BucketLoggingStatus.LoggingEnabled') IS NOT NULL)) OR (eventsource = 'elasticloadbalancing.amazonaws.com' AND eventname = 'ModifyLoadBalancerAttributes' AND (regexp_like(json_extract_scalar(requestparameters, '$.attributes'), '"key":"(access_logs|connection_logs)\.s3\.enabled","value":"false"') OR COALESCE((json_extract(requestparameters, '$.attributes') IS NOT NULL AND json_extract_scalar(requestparameters, '$.attributes') IS NULL), FALSE) OR json_extract_scalar(requestparameters, '$.loadBalancerAttributes.accessLog.enabled') = 'false' OR COALESCE(json_array_length(json_extract(requestparameters, '$.loadBalancerAttributes')) IS NOT NULL OR json_array_length(json_extract(requestparameters, '$.loadBalancerAttributes.accessLog')) IS NOT NULL OR (json_extract(requestparameters, '$.loadBalancerAttributes.accessLog.enabled') IS NOT NULL AND json_extract_scalar(requestparameters, '$.loadBalancerAttributes.accessLog.enabled') IS NULL), FALSE))))

@@ -1,0 +1,14 @@
+-- rule: aws-config-change
+-- status: coarse
+-- coarse: requestParameters may hold an array or object
+-- coarse: superseded_by aws-config-disabled is not exact
+SELECT eventid AS event_id, eventtime AS event_time
+FROM cloudtrail_logs
+WHERE "timestamp" BETWEEN '2026/03/01' AND '2026/03/02'
+  AND eventtime >= '2026-03-01T00:00:00Z'
+  AND eventtime < '2026-03-01T01:00:00Z'
+  AND eventsource = 'config.amazonaws.com'
+  AND eventname IN ('PutConfigurationRecorder', 'PutDeliveryChannel', 'StopConfigurationRecorder', 'DeleteDeliveryChannel', 'DeleteConfigurationRecorder', 'DeleteRetentionConfiguration')
+  AND NOT (COALESCE((errorcode <> '' OR (eventname = 'ConsoleLogin' AND (errormessage <> '' OR json_extract_scalar(responseelements, '$.ConsoleLogin') = 'Failure'))), FALSE))
+  AND NOT (COALESCE((useridentity.type = 'AWSService' OR sourceipaddress = 'AWS Internal' OR sourceipaddress LIKE '%.amazonaws.com' OR strpos(useridentity.arn, ':role/aws-service-role/') > 0 OR strpos(useridentity.arn, ':assumed-role/AWSServiceRoleFor') > 0 OR useridentity.invokedby <> ''), FALSE))
+  AND NOT (COALESCE(eventsource = 'config.amazonaws.com', FALSE) AND NOT (COALESCE((errorcode <> '' OR (eventname = 'ConsoleLogin' AND (errormessage <> '' OR json_extract_scalar(responseelements, '$.ConsoleLogin') = 'Failure'))), FALSE)) AND NOT (COALESCE((useridentity.type = 'AWSService' OR sourceipaddress = 'AWS Internal' OR sourceipaddress LIKE '%.amazonaws.com' OR strpos(useridentity.arn, ':role/aws-service-role/') > 0 OR strpos(useridentity.arn, ':assumed-role/AWSServiceRoleFor') > 0 OR useridentity.invokedby <> ''), FALSE)) AND (COALESCE(eventname IN ('StopConfigurationRecorder', 'DeleteConfigurationRecorder', 'DeleteDeliveryChannel', 'DeleteServiceLinkedConfigurationRecorder'), FALSE) OR (COALESCE(eventname = 'PutConfigurationRecorder', FALSE) AND COALESCE(regexp_like(CASE WHEN requestparameters IS NOT NULL AND requestparameters <> 'null' THEN '' END, '(?i)"allSupported":false|"useOnly":"(EXCLUSION|INCLUSION)_BY_RESOURCE_TYPES"'), FALSE))))

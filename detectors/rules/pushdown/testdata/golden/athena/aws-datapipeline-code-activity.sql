@@ -1,0 +1,13 @@
+-- rule: aws-datapipeline-code-activity
+-- status: coarse
+-- coarse: requestParameters.pipelineObjects.fields.stringValue may hold an array or object
+SELECT eventid AS event_id, eventtime AS event_time
+FROM cloudtrail_logs
+WHERE "timestamp" BETWEEN '2026/03/01' AND '2026/03/02'
+  AND eventtime >= '2026-03-01T00:00:00Z'
+  AND eventtime < '2026-03-01T01:00:00Z'
+  AND eventsource = 'datapipeline.amazonaws.com'
+  AND eventname = 'PutPipelineDefinition'
+  AND NOT (COALESCE((errorcode <> '' OR (eventname = 'ConsoleLogin' AND (errormessage <> '' OR json_extract_scalar(responseelements, '$.ConsoleLogin') = 'Failure'))), FALSE))
+  AND NOT (COALESCE((useridentity.type = 'AWSService' OR sourceipaddress = 'AWS Internal' OR sourceipaddress LIKE '%.amazonaws.com' OR strpos(useridentity.arn, ':role/aws-service-role/') > 0 OR strpos(useridentity.arn, ':assumed-role/AWSServiceRoleFor') > 0 OR useridentity.invokedby <> ''), FALSE))
+  AND (json_extract_scalar(requestparameters, '$.pipelineObjects.fields.stringValue') IN ('ShellCommandActivity', 'HiveActivity', 'HiveCopyActivity', 'PigActivity', 'HadoopActivity', 'EmrActivity') OR COALESCE(json_array_length(json_extract(requestparameters, '$.pipelineObjects')) IS NOT NULL OR json_array_length(json_extract(requestparameters, '$.pipelineObjects.fields')) IS NOT NULL OR (json_extract(requestparameters, '$.pipelineObjects.fields.stringValue') IS NOT NULL AND json_extract_scalar(requestparameters, '$.pipelineObjects.fields.stringValue') IS NULL), FALSE))

@@ -1,0 +1,13 @@
+-- rule: aws-kms-key-policy-blocks-logging
+-- status: coarse
+-- coarse: requestParameters.policy may hold an array or object
+SELECT eventid AS event_id, eventtime AS event_time
+FROM cloudtrail_logs
+WHERE "timestamp" BETWEEN '2026/03/01' AND '2026/03/02'
+  AND eventtime >= '2026-03-01T00:00:00Z'
+  AND eventtime < '2026-03-01T01:00:00Z'
+  AND eventsource = 'kms.amazonaws.com'
+  AND eventname IN ('PutKeyPolicy', 'CreateKey')
+  AND NOT (COALESCE((errorcode <> '' OR (eventname = 'ConsoleLogin' AND (errormessage <> '' OR json_extract_scalar(responseelements, '$.ConsoleLogin') = 'Failure'))), FALSE))
+  AND NOT (COALESCE((useridentity.type = 'AWSService' OR sourceipaddress = 'AWS Internal' OR sourceipaddress LIKE '%.amazonaws.com' OR strpos(useridentity.arn, ':role/aws-service-role/') > 0 OR strpos(useridentity.arn, ':assumed-role/AWSServiceRoleFor') > 0 OR useridentity.invokedby <> ''), FALSE))
+  AND ((json_extract_scalar(requestparameters, '$.policy') IS NOT NULL AND regexp_like(json_extract_scalar(requestparameters, '$.policy'), '"Effect"\s*:\s*"Deny"\s*,\s*"Principal"\s*:\s*\{\s*"Service"\s*:\s*(\[[^\]]*)?"(cloudtrail|logs(\.[a-z0-9-]+)?|delivery\.logs|config|guardduty|securityhub)\.amazonaws\.com"|"Principal"\s*:\s*\{\s*"Service"\s*:\s*(\[[^\]]*)?"(cloudtrail|logs(\.[a-z0-9-]+)?|delivery\.logs|config|guardduty|securityhub)\.amazonaws\.com"[^{}]*\}\s*,\s*"Effect"\s*:\s*"Deny"') AND NOT (COALESCE(regexp_like(json_extract_scalar(requestparameters, '$.policy'), '"aws:Source(Arn|Account|OrgID|OrgPaths)"'), FALSE))) OR COALESCE((json_extract(requestparameters, '$.policy') IS NOT NULL AND json_extract_scalar(requestparameters, '$.policy') IS NULL), FALSE))

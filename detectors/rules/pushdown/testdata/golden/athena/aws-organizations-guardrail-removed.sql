@@ -1,0 +1,13 @@
+-- rule: aws-organizations-guardrail-removed
+-- status: coarse
+-- coarse: requestParameters.content may hold an array or object
+-- coarse: requestParameters.policyId may hold an array or object
+SELECT eventid AS event_id, eventtime AS event_time
+FROM cloudtrail_logs
+WHERE "timestamp" BETWEEN '2026/03/01' AND '2026/03/02'
+  AND eventtime >= '2026-03-01T00:00:00Z'
+  AND eventtime < '2026-03-01T01:00:00Z'
+  AND eventsource = 'organizations.amazonaws.com'
+  AND NOT (COALESCE((errorcode <> '' OR (eventname = 'ConsoleLogin' AND (errormessage <> '' OR json_extract_scalar(responseelements, '$.ConsoleLogin') = 'Failure'))), FALSE))
+  AND NOT (COALESCE((useridentity.type = 'AWSService' OR sourceipaddress = 'AWS Internal' OR sourceipaddress LIKE '%.amazonaws.com' OR strpos(useridentity.arn, ':role/aws-service-role/') > 0 OR strpos(useridentity.arn, ':assumed-role/AWSServiceRoleFor') > 0 OR useridentity.invokedby <> ''), FALSE))
+  AND (eventname = 'DisablePolicyType' OR (eventname IN ('DetachPolicy', 'DeletePolicy') AND NOT (COALESCE(json_extract_scalar(requestparameters, '$.policyId') = 'p-FullAWSAccess', FALSE))) OR (eventname = 'UpdatePolicy' AND (json_extract_scalar(requestparameters, '$.content') IS NOT NULL OR COALESCE((json_extract(requestparameters, '$.content') IS NOT NULL AND json_extract_scalar(requestparameters, '$.content') IS NULL), FALSE))) OR eventname IN ('DisableAWSServiceAccess', 'DeregisterDelegatedAdministrator'))

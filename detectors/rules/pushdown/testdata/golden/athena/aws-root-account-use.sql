@@ -1,0 +1,14 @@
+-- rule: aws-root-account-use
+-- status: exact
+SELECT eventid AS event_id, eventtime AS event_time
+FROM cloudtrail_logs
+WHERE "timestamp" BETWEEN '2026/03/01' AND '2026/03/02'
+  AND eventtime >= '2026-03-01T00:00:00Z'
+  AND eventtime < '2026-03-01T01:00:00Z'
+  AND useridentity.type = 'Root'
+  AND NOT (COALESCE((useridentity.type = 'AWSService' OR sourceipaddress = 'AWS Internal' OR sourceipaddress LIKE '%.amazonaws.com' OR strpos(useridentity.arn, ':role/aws-service-role/') > 0 OR strpos(useridentity.arn, ':assumed-role/AWSServiceRoleFor') > 0 OR useridentity.invokedby <> ''), FALSE))
+  AND NOT (COALESCE(eventtype = 'AwsServiceEvent', FALSE))
+  AND NOT (COALESCE(eventsource = 'signin.amazonaws.com', FALSE) AND COALESCE(eventname = 'ConsoleLogin', FALSE) AND NOT (COALESCE((errorcode <> '' OR (eventname = 'ConsoleLogin' AND (errormessage <> '' OR json_extract_scalar(responseelements, '$.ConsoleLogin') = 'Failure'))), FALSE)) AND COALESCE(CASE WHEN json_extract_scalar(additionaleventdata, '$.MFAUsed') <> '' THEN (CASE WHEN lower(json_extract_scalar(additionaleventdata, '$.MFAUsed')) = 'yes' THEN 'true' ELSE 'false' END) WHEN lower(trim(useridentity.sessioncontext.attributes.mfaauthenticated)) IN ('true', '1', 't') THEN 'true' WHEN lower(trim(useridentity.sessioncontext.attributes.mfaauthenticated)) IN ('false', '0', 'f') THEN 'false' END = 'false', FALSE) AND COALESCE(useridentity.type IN ('IAMUser', 'Root'), FALSE))
+  AND NOT (COALESCE(useridentity.type = 'Root', FALSE) AND NOT (COALESCE((useridentity.type = 'AWSService' OR sourceipaddress = 'AWS Internal' OR sourceipaddress LIKE '%.amazonaws.com' OR strpos(useridentity.arn, ':role/aws-service-role/') > 0 OR strpos(useridentity.arn, ':assumed-role/AWSServiceRoleFor') > 0 OR useridentity.invokedby <> ''), FALSE)) AND ((COALESCE(eventsource = 'signin.amazonaws.com', FALSE) AND COALESCE(eventname IN ('PasswordUpdated', 'EmailUpdated', 'PasswordRecoveryRequested', 'PasswordRecoveryCompleted'), FALSE)) OR (COALESCE(eventsource = 'iam.amazonaws.com', FALSE) AND COALESCE(eventname IN ('CreateAccessKey', 'DeactivateMFADevice', 'DeleteVirtualMFADevice'), FALSE) AND NOT (COALESCE((errorcode <> '' OR (eventname = 'ConsoleLogin' AND (errormessage <> '' OR json_extract_scalar(responseelements, '$.ConsoleLogin') = 'Failure'))), FALSE)))))
+  AND NOT (COALESCE(eventsource = 'signin.amazonaws.com', FALSE) AND COALESCE(eventname = 'ConsoleLogin', FALSE) AND COALESCE(useridentity.type = 'Root', FALSE) AND COALESCE((errorcode <> '' OR (eventname = 'ConsoleLogin' AND (errormessage <> '' OR json_extract_scalar(responseelements, '$.ConsoleLogin') = 'Failure'))), FALSE))
+  AND NOT (COALESCE(eventsource = 'billingconsole.amazonaws.com', FALSE) AND COALESCE(eventname = 'CloseAccount', FALSE) AND NOT (COALESCE((errorcode <> '' OR (eventname = 'ConsoleLogin' AND (errormessage <> '' OR json_extract_scalar(responseelements, '$.ConsoleLogin') = 'Failure'))), FALSE)))

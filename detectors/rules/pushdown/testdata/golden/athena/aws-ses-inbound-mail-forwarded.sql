@@ -1,0 +1,14 @@
+-- rule: aws-ses-inbound-mail-forwarded
+-- status: coarse
+-- coarse: requestParameters.rule.actions may hold an array or object
+-- coarse: requestParameters.rule.actions: foreign_account
+SELECT eventid AS event_id, eventtime AS event_time
+FROM cloudtrail_logs
+WHERE "timestamp" BETWEEN '2026/03/01' AND '2026/03/02'
+  AND eventtime >= '2026-03-01T00:00:00Z'
+  AND eventtime < '2026-03-01T01:00:00Z'
+  AND eventsource = 'ses.amazonaws.com'
+  AND eventname IN ('CreateReceiptRule', 'UpdateReceiptRule')
+  AND NOT (COALESCE((errorcode <> '' OR (eventname = 'ConsoleLogin' AND (errormessage <> '' OR json_extract_scalar(responseelements, '$.ConsoleLogin') = 'Failure'))), FALSE))
+  AND NOT (COALESCE((useridentity.type = 'AWSService' OR sourceipaddress = 'AWS Internal' OR sourceipaddress LIKE '%.amazonaws.com' OR strpos(useridentity.arn, ':role/aws-service-role/') > 0 OR strpos(useridentity.arn, ':assumed-role/AWSServiceRoleFor') > 0 OR useridentity.invokedby <> ''), FALSE))
+  AND (regexp_like(json_extract_scalar(requestparameters, '$.rule.actions'), '(?i)"(s3Action|lambdaAction|snsAction)"') OR COALESCE(json_array_length(json_extract(requestparameters, '$.rule')) IS NOT NULL OR (json_extract(requestparameters, '$.rule.actions') IS NOT NULL AND json_extract_scalar(requestparameters, '$.rule.actions') IS NULL), FALSE))
