@@ -33,6 +33,12 @@ type Health struct {
 	// Permanent is true when LastError will not go away by retrying
 	// (access denied, missing log group).
 	Permanent bool `json:"permanent,omitempty"`
+	// BytesScanned adds up the bytes the source's queries scanned
+	// server-side (Athena's DataScannedInBytes), which is what they cost;
+	// LastBytesScanned is the last poll's. Zero for sources that run no
+	// queries.
+	BytesScanned     int64 `json:"bytes_scanned,omitempty"`
+	LastBytesScanned int64 `json:"last_bytes_scanned,omitempty"`
 }
 
 // Store keeps checkpoints and health per source in bbolt.
@@ -120,4 +126,20 @@ func (s *Store) Health() ([]Health, error) {
 	})
 	sort.Slice(out, func(i, j int) bool { return out[i].Source < out[j].Source })
 	return out, err
+}
+
+// FormatBytes writes a byte count for people, in powers of 1024 with one
+// decimal: 0 B, 512 B, 1.5 KiB, 12.0 MiB, 3.2 GiB, 1.1 TiB.
+func FormatBytes(n int64) string {
+	if n < 1024 {
+		return fmt.Sprintf("%d B", n)
+	}
+	v := float64(n)
+	for _, unit := range []string{"KiB", "MiB", "GiB", "TiB"} {
+		v /= 1024
+		if v < 1024 || unit == "TiB" {
+			return fmt.Sprintf("%.1f %s", v, unit)
+		}
+	}
+	return ""
 }

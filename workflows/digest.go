@@ -63,10 +63,24 @@ type Digest struct {
 	// Silences are active at Until.
 	Silences []Silence       `json:"silences"`
 	Sources  []SourceSummary `json:"sources"`
+	// AWS counts the findings of AWS security services by product and
+	// type, among them those under their source's severity floor (kept
+	// for the digest only), for the alerts raised in the period.
+	AWS []AWSCount `json:"aws_findings,omitempty"`
 	// Days are the days of the period, plus the days outside it on which
 	// findings stored in the period happened (a backfill), in order, for
 	// the chart.
 	Days []DayCount `json:"days"`
+}
+
+// AWSCount counts the findings of one AWS product and type.
+type AWSCount struct {
+	Product  string `json:"product"`
+	Type     string `json:"type"`
+	Findings int    `json:"findings"`
+	// BelowFloor of them were under the severity floor: counted, not
+	// posted.
+	BelowFloor int `json:"below_floor"`
 }
 
 // SeverityCount counts alerts and findings of one severity.
@@ -158,6 +172,10 @@ type SourceSummary struct {
 	LastSuccess time.Time `json:"last_success,omitempty"`
 	Events      int64     `json:"events"`
 	Malformed   int64     `json:"malformed"`
+	// BytesScanned is what the source's queries have scanned (Athena),
+	// and LastBytesScanned the last poll's; zero for other sources.
+	BytesScanned     int64 `json:"bytes_scanned,omitempty"`
+	LastBytesScanned int64 `json:"last_bytes_scanned,omitempty"`
 }
 
 // DayCount is one UTC day of a digest. Findings are counted on the day
@@ -270,6 +288,7 @@ func buildDigest(tx *bolt.Tx, o DigestOptions) (Digest, error) {
 			dayTTR[dc.Day] = append(dayTTR[dc.Day], a.ResolvedAt.Sub(a.CreatedAt))
 		}
 		if in(a.CreatedAt) {
+			d.AWS = countAWS(d.AWS, a)
 			d.NewAlerts++
 			sev[a.Severity].Alerts++
 			rule(a).Alerts++
@@ -463,7 +482,17 @@ func summarizeSource(h sources.Health) SourceSummary {
 	if len(st) > 200 {
 		st = st[:199] + "…"
 	}
-	return SourceSummary{Source: h.Source, Status: st, LastSuccess: h.LastSuccess, Events: h.Events, Malformed: h.Malformed}
+	return SourceSummary{Source: h.Source, Status: st, LastSuccess: h.LastSuccess, Events: h.Events, Malformed: h.Malformed,
+		BytesScanned: h.BytesScanned, LastBytesScanned: h.LastBytesScanned}
+}
+
+// scanned says what the source's queries scanned, and so cost, for a
+// digest line; empty for sources that run no queries.
+func (s SourceSummary) scanned() string {
+	if s.BytesScanned == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; queries scanned %s in all, %s in the last poll", sources.FormatBytes(s.BytesScanned), sources.FormatBytes(s.LastBytesScanned))
 }
 
 func (d *Digest) title() string {
@@ -529,6 +558,27 @@ func (d *Digest) outsidePeriod() string {
 	return fmt.Sprintf("%s happened outside the period (late logs or a backfill): %s", plural(n, "finding"), days)
 }
 
+// countAWS adds the AWS findings an alert holds to the counts, kept in
+// product and type order.
+func countAWS(counts []AWSCount, a *Alert) []AWSCount {
+	for _, x := range a.External {
+		i := sort.Search(len(counts), func(i int) bool {
+			c := counts[i]
+			return c.Product > x.Product || c.Product == x.Product && c.Type >= x.Type
+		})
+		if i == len(counts) || counts[i].Product != x.Product || counts[i].Type != x.Type {
+			counts = append(counts, AWSCount{})
+			copy(counts[i+1:], counts[i:])
+			counts[i] = AWSCount{Product: x.Product, Type: x.Type}
+		}
+		counts[i].Findings++
+		if a.DigestOnly {
+			counts[i].BelowFloor++
+		}
+	}
+	return counts
+}
+
 // Markdown renders the digest as a Markdown document.
 func (d *Digest) Markdown() string {
 	var b strings.Builder
@@ -552,6 +602,12 @@ func (d *Digest) Markdown() string {
 		b.WriteString("| Rule | Alerts | Findings | Resolved | False-positive rate |\n|---|---:|---:|---:|---:|\n")
 		for _, r := range d.ByRule {
 			fmt.Fprintf(&b, "| `%s` %s | %d | %d | %d | %s |\n", r.RuleID, mdEscape(r.Title), r.Alerts, r.Findings, r.Resolved, fpRate(r))
+		}
+	}
+	if len(d.AWS) > 0 {
+		b.WriteString("\n## AWS security findings\n\n| Product | Type | Findings | Under the floor |\n|---|---|---:|---:|\n")
+		for _, c := range d.AWS {
+			fmt.Fprintf(&b, "| %s | `%s` | %d | %d |\n", c.Product, c.Type, c.Findings, c.BelowFloor)
 		}
 	}
 	b.WriteString("\n## Still open\n\n")
@@ -599,7 +655,7 @@ func (d *Digest) Markdown() string {
 			if !s.LastSuccess.IsZero() {
 				last = s.LastSuccess.UTC().Format("2006-01-02 15:04 UTC")
 			}
-			fmt.Fprintf(&b, "| %s | %s | %s | %d | %d |\n", mdEscape(s.Source), mdEscape(s.Status), last, s.Events, s.Malformed)
+			fmt.Fprintf(&b, "| %s | %s%s | %s | %d | %d |\n", mdEscape(s.Source), mdEscape(s.Status), s.scanned(), last, s.Events, s.Malformed)
 		}
 	}
 	return b.String()
@@ -631,6 +687,12 @@ func (d *Digest) Text() string {
 			fmt.Fprintf(&b, "• `%s` %s in %s, false positives %s\n", r.RuleID, plural(r.Findings, "finding"), plural(r.Alerts, "alert"), fpRate(r))
 		}
 	}
+	if len(d.AWS) > 0 {
+		b.WriteString("AWS security findings:\n")
+		for _, c := range d.AWS {
+			fmt.Fprintf(&b, "• %s `%s`: %s (%d under the floor)\n", c.Product, c.Type, plural(c.Findings, "finding"), c.BelowFloor)
+		}
+	}
 	if d.OpenTotal > 0 {
 		b.WriteString("Still open:\n")
 		for _, o := range d.Open {
@@ -655,7 +717,7 @@ func (d *Digest) Text() string {
 	if len(d.Sources) > 0 {
 		b.WriteString("Log sources:\n")
 		for _, s := range d.Sources {
-			fmt.Fprintf(&b, "• `%s` %s, %d events, %d malformed\n", s.Source, s.Status, s.Events, s.Malformed)
+			fmt.Fprintf(&b, "• `%s` %s%s, %d events, %d malformed\n", s.Source, s.Status, s.scanned(), s.Events, s.Malformed)
 		}
 	}
 	return b.String()

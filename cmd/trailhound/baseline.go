@@ -11,6 +11,7 @@ import (
 
 	"github.com/trailhound/trailhound/detectors/anomaly"
 	"github.com/trailhound/trailhound/sources"
+	"github.com/trailhound/trailhound/sources/athena"
 )
 
 const baselineExamples = `  # learn two weeks of every configured source before the first run
@@ -80,18 +81,29 @@ func cmdBaseline(e *env, args []string) int {
 	read, malformed := 0, 0
 	failed := false
 	for _, src := range srcs {
+		onMalformed := func(m sources.Malformed) {
+			malformed++
+			if malformed <= maxMalformedShown {
+				fmt.Fprintf(e.stderr, "error: %s\n", m)
+			}
+		}
+		if as, ok := src.(*athena.Source); ok {
+			// Athena counts the events: GROUP BY queries, not every row.
+			n, err := learnAggregates(ctx, e.stdout, as, w, suite, onMalformed)
+			read += n
+			if err != nil {
+				fmt.Fprintf(e.stderr, "error: source %s: %v\n", src.Name(), err)
+				failed = true
+			}
+			continue
+		}
 		sink := sources.FuncSink{
 			OnEvent: func(ctx context.Context, ev *sources.Event) error {
 				read++
 				suite.Learn(ev)
 				return ctx.Err()
 			},
-			OnMalformed: func(m sources.Malformed) {
-				malformed++
-				if malformed <= maxMalformedShown {
-					fmt.Fprintf(e.stderr, "error: %s\n", m)
-				}
-			},
+			OnMalformed: onMalformed,
 		}
 		if _, err := sources.InWindow(src, w).Fetch(ctx, nil, sink); err != nil {
 			fmt.Fprintf(e.stderr, "error: source %s: %v\n", src.Name(), err)
