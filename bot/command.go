@@ -17,10 +17,11 @@ const MaxCommandLength = 1000
 // Command is a parsed slash command (`/trailhound findings since 24h`).
 type Command struct {
 	// Name is the subcommand: findings, show, ack, escalate, resolve, tasks,
-	// task, silence, silences, unsilence, digest, sources or help.
+	// task, silence, silences, unsilence, digest, sources, activity or
+	// help.
 	Name string
 	// Since, MinSeverity, RuleID, Account and State filter `findings`;
-	// Since also sets the period of `digest`.
+	// Since also sets the period of `digest` and `activity`.
 	Since       time.Duration
 	MinSeverity detectors.Severity
 	RuleID      string
@@ -37,7 +38,8 @@ type Command struct {
 	// Reason is free text: a silence's reason or a note.
 	Reason string
 	// Principal selects what `silence` mutes, with RuleID, Account and ID
-	// (an alert, standing for alerts like it).
+	// (an alert, standing for alerts like it); for `activity` it is whose
+	// calls to show, and ID the alert they are around.
 	Principal string
 }
 
@@ -64,11 +66,12 @@ var Usage = map[string]string{
 	"unsilence": "/trailhound unsilence SILENCE-ID",
 	"digest":    "/trailhound digest [since 7d]",
 	"sources":   "/trailhound sources",
+	"activity":  "/trailhound activity [PRINCIPAL] [--around TH-12 | --since 24h]",
 	"help":      "/trailhound help",
 }
 
 // CommandOrder lists commands as help shows them.
-var CommandOrder = []string{"findings", "show", "ack", "escalate", "resolve", "tasks", "task", "silence", "silences", "unsilence", "digest", "sources", "help"}
+var CommandOrder = []string{"findings", "show", "ack", "escalate", "resolve", "tasks", "task", "silence", "silences", "unsilence", "digest", "sources", "activity", "help"}
 
 // HelpText lists every command.
 func HelpText() string {
@@ -208,6 +211,10 @@ func ParseCommand(text string) (Command, error) {
 		}
 		c.Duration = d
 		c.Reason = strings.Join(args[i+1:], " ")
+	case "activity":
+		if err := parseActivity(&c, args, bad); err != nil {
+			return c, err
+		}
 	case "unsilence":
 		if len(args) != 1 {
 			return c, bad("give one silence id, e.g. S-4")
@@ -271,6 +278,65 @@ func parseFilters(c *Command, args []string, digest bool, bad func(string, ...an
 		default:
 			return bad("unknown filter %q", truncate(key, 32))
 		}
+	}
+	return nil
+}
+
+// parseActivity reads `activity [PRINCIPAL] [--around TH-12 | --since
+// 24h]`; the options may also be written around TH-12, around=TH-12.
+func parseActivity(c *Command, args []string, bad func(string, ...any) error) error {
+	for i := 0; i < len(args); i++ {
+		word := args[i]
+		key, val, hasEq := strings.Cut(strings.TrimPrefix(word, "--"), "=")
+		key = strings.ToLower(key)
+		if key != "around" && key != "since" {
+			if strings.HasPrefix(word, "-") {
+				return bad("unknown option %q (want --around or --since)", truncate(word, 32))
+			}
+			if c.Principal != "" {
+				return bad("give one principal, not %q too", truncate(word, 64))
+			}
+			if !validPrincipal(word) || strings.Contains(word, "*") {
+				return bad("%q is not a principal name, ARN or access key id", truncate(word, 64))
+			}
+			c.Principal = word
+			continue
+		}
+		if !hasEq {
+			if i+1 >= len(args) {
+				return bad("%s needs a value", key)
+			}
+			i++
+			val = args[i]
+		}
+		switch key {
+		case "around":
+			if c.ID != "" {
+				return bad("give --around once")
+			}
+			c.ID = strings.ToUpper(val)
+			if !validAlertID(c.ID) {
+				return bad("%q is not an alert id (like TH-12)", truncate(val, 32))
+			}
+		case "since":
+			if c.Since != 0 {
+				return bad("give --since once")
+			}
+			d, err := ParseDuration(val)
+			if errors.Is(err, ErrDurationTooLong) || err == nil && d > MaxActivitySince {
+				return bad("since is at most %dd (CloudTrail keeps 90 days of management events)", int(MaxActivitySince.Hours()/24))
+			}
+			if err != nil || d <= 0 {
+				return bad("%q is not a duration like 24h or 7d", truncate(val, 32))
+			}
+			c.Since = d
+		}
+	}
+	switch {
+	case c.ID != "" && c.Since != 0:
+		return bad("give either --around or --since, not both")
+	case c.Principal == "" && c.ID == "":
+		return bad("give a principal, an alert (--around TH-12), or both")
 	}
 	return nil
 }

@@ -9,7 +9,8 @@ import (
 // must never panic, errors are usage errors, and accepted ids are
 // well-formed.
 func FuzzParseCommand(f *testing.F) {
-	for _, s := range []string{"", "help", "findings since 24h severity high", "show TH-1", "silence r 2h x", "task T-1 done", "tasks mine", "findings account=111122223333", "digest since 7d"} {
+	for _, s := range []string{"", "help", "findings since 24h severity high", "show TH-1", "silence r 2h x", "task T-1 done", "tasks mine", "findings account=111122223333", "digest since 7d",
+		"activity alice --around TH-12", "activity --since=24h AKIAEXAMPLEALICE", "activity arn:aws:iam::1:user/a since 90d"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, text string) {
@@ -28,6 +29,12 @@ func FuzzParseCommand(f *testing.F) {
 		}
 		if strings.ContainsAny(c.RuleID, " <>\n") {
 			t.Fatalf("accepted rule id %q", c.RuleID)
+		}
+		if c.Name == "activity" {
+			if c.Principal == "" && c.ID == "" || c.ID != "" && c.Since != 0 || c.Since < 0 || c.Since > MaxActivitySince ||
+				c.Principal != "" && (!validPrincipal(c.Principal) || strings.Contains(c.Principal, "*")) {
+				t.Fatalf("accepted activity command %+v from %q", c, text)
+			}
 		}
 	})
 }

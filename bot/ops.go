@@ -19,6 +19,9 @@ const (
 	OpResolve       Op = "resolve"
 	OpFalsePositive Op = "false_positive"
 	OpReopen        Op = "reopen"
+	// OpActivity posts the principal's calls around the alert in its
+	// thread; it changes nothing.
+	OpActivity Op = "activity"
 )
 
 // The answers to a "was this you?" question, offered in the direct
@@ -44,6 +47,7 @@ var buttons = map[Op]Button{
 	OpResolve:       {OpResolve, "Resolve", ""},
 	OpFalsePositive: {OpFalsePositive, "Mark false positive", ""},
 	OpReopen:        {OpReopen, "Reopen", ""},
+	OpActivity:      {OpActivity, "Activity", ""},
 	OpConfirmMine:   {OpConfirmMine, "Yes, that was me", "primary"},
 	OpNotMine:       {OpNotMine, "No, it wasn't me", "danger"},
 }
@@ -57,6 +61,8 @@ var MinRole = map[Op]Role{
 	OpResolve:       Analyst,
 	OpFalsePositive: Analyst,
 	OpReopen:        Analyst,
+	// Looking changes nothing: viewers may ask.
+	OpActivity: Viewer,
 	// Anyone may answer; Service.Do checks that the user is the one asked.
 	OpConfirmMine: NoRole,
 	OpNotMine:     NoRole,
@@ -83,6 +89,11 @@ func ButtonsFor(a workflows.Alert) []Button {
 		ops = []Op{OpEscalate, OpTask, OpSuppress, OpResolve, OpFalsePositive}
 	default:
 		ops = []Op{OpReopen}
+	}
+	// Every alert about a caller offers the caller's activity; an alert
+	// about no event in particular (a silent source) has no caller.
+	if f := a.Finding; f.Principal.Name != "" || f.Principal.ARN != "" {
+		ops = append(ops, OpActivity)
 	}
 	out := make([]Button, len(ops))
 	for i, op := range ops {

@@ -142,14 +142,14 @@ func TestCardFor(t *testing.T) {
 	s, id := newService(t)
 	a, _ := s.Store.Get(id)
 	c := CardFor(a)
-	if c.Title != "[HIGH] Root user activity" || c.Colour != SeverityColour[detectors.High] || len(c.Buttons) != 6 {
+	if c.Title != "[HIGH] Root user activity" || c.Colour != SeverityColour[detectors.High] || len(c.Buttons) != 7 || c.Buttons[6].Op != OpActivity {
 		t.Fatalf("card=%+v", c)
 	}
 	a.State = workflows.StateResolved
 	a.Resolution = "false_positive"
 	a.LastActor = "slack:U1"
 	c = CardFor(a)
-	if c.Status != "resolved as false positive by slack:U1" || len(c.Buttons) != 1 || c.Buttons[0].Op != OpReopen {
+	if c.Status != "resolved as false positive by slack:U1" || len(c.Buttons) != 2 || c.Buttons[0].Op != OpReopen || c.Buttons[1].Op != OpActivity {
 		t.Fatalf("resolved card status=%q buttons=%+v", c.Status, c.Buttons)
 	}
 }

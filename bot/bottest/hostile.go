@@ -20,6 +20,7 @@ import (
 	"github.com/trailhound/trailhound/detectors"
 	"github.com/trailhound/trailhound/internal/testdb"
 	"github.com/trailhound/trailhound/sources"
+	"github.com/trailhound/trailhound/sources/activity"
 	"github.com/trailhound/trailhound/workflows"
 )
 
@@ -104,6 +105,8 @@ workflows:
 			return d.Text(), err
 		},
 	}
+	// The activity timeline quotes log values in every column.
+	svc.Activity = &bot.Activity{Reader: hostileActivity{}}
 	id := bot.Identity{Platform: platform, UserID: userID, Name: Hostile}
 	var out []Shown
 	reply := func(name string, r bot.Reply) {
@@ -135,6 +138,13 @@ workflows:
 	run("sources answer", "sources")
 	run("digest answer", "digest since 7d")
 	run("help answer", "help")
+	run("activity timeline answer", "activity --around "+alertID)
+	if job, r := svc.StartActivity(ctx, id, bot.Viewer, bot.ActivityRequest{AlertID: alertID}); job != nil {
+		reply("activity placeholder", bot.Reply{Text: job.Placeholder})
+		reply("activity timeline", bot.Reply{Text: job.Run(ctx), Actors: job.Actors})
+	} else {
+		t.Fatalf("activity: %s", r.Text)
+	}
 	reply("refused role answer", svc.Do(ctx, id, bot.Viewer, bot.OpResolve, alertID, bot.OpOptions{}))
 	reply("resolve answer", svc.Do(ctx, id, bot.Analyst, bot.OpResolve, alertID, bot.OpOptions{Note: Hostile}))
 	for _, text := range []string{"show " + Hostile, Hostile, "silence " + Hostile, "findings since " + Hostile} {
@@ -200,6 +210,15 @@ func finding(fp string, at time.Time) detectors.Finding {
 		Principal: sources.Principal{Name: Hostile, ARN: Hostile}, SourceIP: Hostile, UserAgent: Hostile, ErrorCode: Hostile,
 		Technique: Hostile, Reason: Hostile, Description: Hostile, Recommendation: Hostile, EventIDs: []string{Hostile},
 	}
+}
+
+// hostileActivity answers activity lookups with calls whose every value
+// is hostile.
+type hostileActivity struct{}
+
+func (hostileActivity) Activity(_ context.Context, q activity.Query, _ int) (activity.Result, error) {
+	row := activity.Row{Time: q.Start, Action: Hostile, Target: Hostile, SourceIP: Hostile, Error: Hostile}
+	return activity.Result{Rows: []activity.Row{row, row}, Total: 3, Unreadable: 1, Engine: Hostile}, nil
 }
 
 // recorder is a notifier that keeps what it is handed and posts nothing.

@@ -347,6 +347,9 @@ func (n *Notifier) onCommand(i *discordgo.Interaction, id bot.Identity, role bot
 		}
 		return say("Trailhound could not read that command."), nil
 	}
+	if cmd.Name == "activity" {
+		return deferred(false), func(ctx context.Context) { n.activityCommand(ctx, i, id, role, cmd) }
+	}
 	public := publicCommand(cmd)
 	return deferred(!public), func(ctx context.Context) {
 		reply := n.svc.Run(ctx, id, role, cmd)
@@ -394,6 +397,9 @@ func (n *Notifier) onButton(i *discordgo.Interaction, id bot.Identity, role bot.
 	op, alertID, err := bot.ParseActionID(data.CustomID)
 	if err != nil {
 		return say("Trailhound does not know that button; it may be from an older version."), nil
+	}
+	if op == bot.OpActivity {
+		return deferredUpdate(), func(ctx context.Context) { n.activityButton(ctx, i, id, role, alertID) }
 	}
 	if role >= bot.MinRole[op] {
 		switch op {

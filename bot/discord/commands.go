@@ -76,7 +76,12 @@ var subcommands = map[string]subcommand{
 		{name: "since", desc: "Period, e.g. 7d (default 7d)", keyword: true},
 	}},
 	"sources": {"Show the health of the log sources", nil},
-	"help":    {"List the commands", nil},
+	"activity": {"Show a principal's AWS calls around an alert or over a period", []arg{
+		{name: "principal", desc: "User name, ARN or access key id (default: the alert's principal)"},
+		{name: "around", desc: "Alert id: one hour either side of it, e.g. TH-12", keyword: true},
+		{name: "since", desc: "Or a period before now, e.g. 24h (at most 90d)", keyword: true},
+	}},
+	"help": {"List the commands", nil},
 }
 
 // fallbackSubcommand serves a command the core knows but this table does

@@ -406,6 +406,11 @@ func (n *Notifier) handleCommand(cmd slackapi.SlashCommand) (ack, later) {
 		return ack{message: &p, ephemeral: true}, nil
 	}
 	o := origin{user: cmd.UserID, userName: cmd.UserName, channel: cmd.ChannelID, responseURL: cmd.ResponseURL}
+	if c.Name == "activity" {
+		return ack{}, func(ctx context.Context) {
+			n.activity(ctx, o, bot.ActivityRequest{AlertID: c.ID, Principal: c.Principal, Since: c.Since})
+		}
+	}
 	return ack{}, func(ctx context.Context) {
 		id := n.identity(ctx, o.user, o.userName)
 		n.afterAction(ctx, o, n.svc.Run(ctx, id, n.cfg.Policy.RoleOf(id), c))
@@ -462,6 +467,9 @@ func (n *Notifier) blockAction(ic slackapi.InteractionCallback) later {
 		o.ts = ic.Message.Timestamp
 	}
 	question := ic.Message.Text
+	if op == bot.OpActivity {
+		return func(ctx context.Context) { n.activity(ctx, o, bot.ActivityRequest{AlertID: alertID}) }
+	}
 	return func(ctx context.Context) {
 		id := n.identity(ctx, o.user, o.userName)
 		role := n.cfg.Policy.RoleOf(id)

@@ -84,10 +84,15 @@ func (s *Source) queryGroup(ctx context.Context, group string, w sources.Window,
 
 // query runs one Logs Insights query over w and waits for its rows.
 func (s *Source) query(ctx context.Context, group string, w sources.Window) ([][]types.ResultField, error) {
+	return s.runQuery(ctx, group, w, fmt.Sprintf(insightsQuery, s.queryLimit))
+}
+
+// runQuery runs the Logs Insights query qs over w and waits for its rows.
+func (s *Source) runQuery(ctx context.Context, group string, w sources.Window, qs string) ([][]types.ResultField, error) {
 	in := &cloudwatchlogs.StartQueryInput{
 		StartTime:   sdkaws.Int64(w.Start.Unix()),
 		EndTime:     sdkaws.Int64(w.End.Add(time.Second - 1).Unix()),
-		QueryString: sdkaws.String(fmt.Sprintf(insightsQuery, s.queryLimit)),
+		QueryString: sdkaws.String(qs),
 	}
 	if strings.HasPrefix(group, "arn:") {
 		in.LogGroupIdentifiers = []string{strings.TrimSuffix(group, ":*")}
