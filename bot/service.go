@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/trailhound/trailhound/sources"
@@ -46,8 +47,21 @@ type Service struct {
 	Health func() ([]sources.Health, error)
 	// Digest renders the review digest for the period; nil hides it.
 	Digest func(ctx context.Context, since time.Duration) (string, error)
-	Now    func() time.Time
-	Log    *slog.Logger
+	// Activity looks up a principal's calls for the Activity button and
+	// `activity`; nil (or a nil Reader) answers that no engine is
+	// configured.
+	Activity *Activity
+	Now      func() time.Time
+	Log      *slog.Logger
+	// Fence, when set, is checked before each command and card action;
+	// an error answers that another instance is active, and nothing is
+	// done. High availability sets it, so a replica that lost its lease
+	// changes nothing (see package ha).
+	Fence func() error
+
+	// unconfigured stands in for a nil Activity, made once.
+	noActivity   sync.Once
+	unconfigured *Activity
 }
 
 func (s *Service) now() time.Time {
@@ -67,7 +81,7 @@ func (s *Service) log() *slog.Logger {
 // commandRole is the least role each command needs.
 var commandRole = map[string]Role{
 	"help": NoRole, "findings": Viewer, "show": Viewer, "tasks": Viewer, "silences": Viewer,
-	"digest": Viewer, "sources": Viewer, "ack": Responder, "escalate": Responder, "task": Responder,
+	"digest": Viewer, "sources": Viewer, "activity": Viewer, "ack": Responder, "escalate": Responder, "task": Responder,
 	"resolve": Analyst, "silence": Analyst, "unsilence": Analyst,
 }
 
@@ -82,6 +96,10 @@ func (s *Service) refuse(id Identity, role Role, what, alertID string) Reply {
 
 // Run carries out a slash command.
 func (s *Service) Run(ctx context.Context, id Identity, role Role, c Command) Reply {
+	if r, fenced := s.fenced(); fenced {
+		observeRequest(id.Platform, "command:"+c.Name, r)
+		return r
+	}
 	r := s.runChecked(ctx, id, role, c)
 	observeRequest(id.Platform, "command:"+c.Name, r)
 	return r
@@ -214,6 +232,8 @@ func (s *Service) run(ctx context.Context, id Identity, role Role, c Command) (R
 			return Reply{}, err
 		}
 		return Reply{Ephemeral: true, Text: SilencesText(sls)}, nil
+	case "activity":
+		return s.runActivity(ctx, id, role, ActivityRequest{AlertID: c.ID, Principal: c.Principal, Since: c.Since}), nil
 	case "sources":
 		if s.Health == nil {
 			return Reply{Ephemeral: true, Text: "Source health is not available in this deployment."}, nil
@@ -250,21 +270,37 @@ type OpOptions struct {
 	Task workflows.TaskInput
 }
 
+// fenced returns the answer to a request that reaches an instance that
+// no longer holds the lease.
+func (s *Service) fenced() (Reply, bool) {
+	if s.Fence == nil || s.Fence() == nil {
+		return Reply{}, false
+	}
+	return Reply{Ephemeral: true, Failed: "error", Text: "Another Trailhound instance is active and this one is stepping down: nothing was changed. Try again in a moment."}, true
+}
+
 // Do performs a card operation on an alert for a user, after checking the
 // user's role. Refusals are audited.
 func (s *Service) Do(ctx context.Context, id Identity, role Role, op Op, alertID string, o OpOptions) Reply {
+	if r, fenced := s.fenced(); fenced {
+		observeRequest(id.Platform, "action:"+string(op), r)
+		return r
+	}
 	r := s.do(ctx, id, role, op, alertID, o)
 	observeRequest(id.Platform, "action:"+string(op), r)
 	return r
 }
 
-func (s *Service) do(_ context.Context, id Identity, role Role, op Op, alertID string, o OpOptions) Reply {
+func (s *Service) do(ctx context.Context, id Identity, role Role, op Op, alertID string, o OpOptions) Reply {
 	need, ok := MinRole[op]
 	if !ok {
 		return Reply{Ephemeral: true, Text: "Unknown action."}
 	}
 	if role < need {
 		return s.refuse(id, role, buttons[op].Label, alertID)
+	}
+	if op == OpActivity {
+		return s.runActivity(ctx, id, role, ActivityRequest{AlertID: alertID})
 	}
 	if op == OpConfirmMine || op == OpNotMine {
 		a, err := s.Store.AnswerActor(alertID, id.Actor(), op == OpConfirmMine)

@@ -6,21 +6,14 @@
 package awstest
 
 import (
-	"bytes"
-	"errors"
-	"fmt"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
-	"strconv"
-	"syscall"
 	"testing"
-	"time"
+
+	"github.com/trailhound/trailhound/internal/moto"
 )
 
 // Region is the region the tests use.
-const Region = "eu-west-1"
+const Region = moto.Region
 
 var (
 	motoURL string
@@ -76,69 +69,6 @@ func Credentials(t *testing.T) {
 	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 }
 
-func startMoto() (string, func(), error) {
-	if out, err := exec.Command("python3", "-c", "import moto.server").CombinedOutput(); err != nil {
-		return "", nil, fmt.Errorf("python3 -c 'import moto.server': %v: %s", err, bytes.TrimSpace(out))
-	}
-	var lastErr error
-	for try := 0; try < 3; try++ {
-		url, stop, err := startMotoOnce()
-		if err == nil {
-			return url, stop, nil
-		}
-		lastErr = err
-	}
-	return "", nil, lastErr
-}
-
-func startMotoOnce() (string, func(), error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", nil, err
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	cmd := exec.Command("python3", "-m", "moto.server", "-H", "127.0.0.1", "-p", strconv.Itoa(port))
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		return "", nil, fmt.Errorf("start moto_server: %w", err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	stop := func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(5 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
-		}
-	}
-	url := fmt.Sprintf("http://127.0.0.1:%d", port)
-	client := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case err := <-exited:
-			return "", nil, fmt.Errorf("moto_server exited: %v: %s", err, logs.String())
-		default:
-		}
-		resp, err := client.Get(url + "/moto-api/data.json")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return url, stop, nil
-			}
-		}
-		// Poll again shortly; the server is starting.
-		select {
-		case err := <-exited:
-			return "", nil, fmt.Errorf("moto_server exited: %v: %s", err, logs.String())
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	stop()
-	return "", nil, errors.New("moto_server did not answer within 30s")
-}
+// startMoto starts moto_server; internal/moto holds the start-up, shared
+// with the tests outside sources/.
+func startMoto() (string, func(), error) { return moto.Start() }
