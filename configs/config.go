@@ -44,10 +44,24 @@ type Config struct {
 	// Workflows configures routing, escalation, tasks and digests; the
 	// workflows package decodes it.
 	Workflows Section `yaml:"workflows"`
+	// SecurityHub configures writing responders' decisions about AWS
+	// findings back to Security Hub and GuardDuty; the
+	// workflows/securityhub package decodes it.
+	SecurityHub Section `yaml:"securityhub"`
 	// Dispatch is the cron schedule on which the outbox is retried.
 	Dispatch string `yaml:"dispatch_schedule"`
 	// HTTP configures the listener for chat webhooks, health and metrics.
 	HTTP HTTPConfig `yaml:"http"`
+	// Activity bounds the lookups of a principal's activity from chat.
+	Activity ActivityConfig `yaml:"activity"`
+	// State configures snapshots of the database to S3 and restoring one
+	// at start (snapshot: {url, every, keep}, restore: auto); the ha
+	// package decodes it.
+	State Section `yaml:"state"`
+	// HA configures the lease replicas compete for, so that a standby
+	// takes over when the active one stops (lease, renew, ttl); the ha
+	// package decodes it.
+	HA Section `yaml:"ha"`
 
 	// File is the path the config was read from, or DemoName.
 	File string `yaml:"-"`
@@ -233,6 +247,7 @@ func (c *Config) applyDefaults() {
 		c.Dispatch = "@every 30s"
 	}
 	c.HTTP.applyDefaults()
+	c.Activity.applyDefaults()
 	for i := range c.Sources {
 		if c.Sources[i].Schedule == "" {
 			c.Sources[i].Schedule = "@every 5m"
@@ -317,6 +332,9 @@ func (c *Config) validate(doc *yaml.Node) error {
 		return errAt("dispatch_schedule", []any{"dispatch_schedule"}, "invalid schedule: %v", err)
 	}
 	if err := c.HTTP.validate(errAt); err != nil {
+		return err
+	}
+	if err := c.Activity.validate(errAt); err != nil {
 		return err
 	}
 	names := map[string]bool{}

@@ -17,19 +17,23 @@ import (
 	"github.com/trailhound/trailhound/bot/terminal"
 	"github.com/trailhound/trailhound/configs"
 	"github.com/trailhound/trailhound/detectors"
+	"github.com/trailhound/trailhound/detectors/external"
 	"github.com/trailhound/trailhound/sources"
 	"github.com/trailhound/trailhound/sources/file"
 	"github.com/trailhound/trailhound/workflows"
+	"github.com/trailhound/trailhound/workflows/securityhub"
 )
 
 // sourceKinds maps a source type to its constructor: adding a log source is
 // one line here. A constructor may return several sources for one entry
 // (one per AWS account and region), each polled on the entry's schedule.
 var sourceKinds = map[string]func(a *app, sc configs.SourceConfig) ([]sources.Source, error){
-	"file":       single(newFileSource),
-	"cloudtrail": newCloudTrailSources,
-	"cloudwatch": newCloudWatchSources,
-	"s3":         newS3Sources,
+	"file":         single(newFileSource),
+	"cloudtrail":   newCloudTrailSources,
+	"cloudwatch":   newCloudWatchSources,
+	"s3":           newS3Sources,
+	"aws-findings": newAWSFindingsSources,
+	"athena":       newAthenaSources,
 }
 
 // detectorsConfig is the detectors section of the config file: a list of
@@ -53,6 +57,9 @@ var detectorKinds = []struct {
 }{
 	{"rules", func(c *detectorsConfig) configs.Section { return c.Rules }, buildRules},
 	{"anomaly", func(c *detectorsConfig) configs.Section { return c.Anomaly }, buildAnomaly},
+	// The adapter of AWS security findings has no settings: the
+	// aws-findings source's filter selects the findings.
+	{"aws-findings", func(*detectorsConfig) configs.Section { return configs.Section{} }, buildExternal},
 }
 
 // buildDetectors decodes the detectors section and builds every detector,
@@ -130,6 +137,14 @@ type app struct {
 	borrowed bool
 	// admin is the admin socket server of `trailhound run`, if started.
 	admin *adminServer
+	// fence, set by `trailhound run` with ha.lease, says whether this
+	// instance still holds the lease; polls and posts check it (ha.go).
+	fence func() error
+	// writeBack is the securityhub section: the write-back of decisions
+	// about AWS findings (writeback.go); wbSender, set by `trailhound
+	// run` when it is on, sends them on the workflow tick.
+	writeBack securityhub.Options
+	wbSender  *workflows.WriteBackSender
 }
 
 // access says whether a command writes to the database.
@@ -195,6 +210,10 @@ func openAppReadOnly(e *env, cfg *configs.Config) (*app, error) {
 		db.Close()
 		return nil, err
 	}
+	if err := a.loadWriteBack(); err != nil {
+		db.Close()
+		return nil, err
+	}
 	return a, nil
 }
 
@@ -238,6 +257,10 @@ func openApp(e *env, cfg *configs.Config) (*app, error) {
 		return nil, err
 	}
 	if a.alerts.Config, err = loadWorkflows(cfg); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := a.loadWriteBack(); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -307,6 +330,11 @@ func wantsPart(want map[string]bool, entry string) bool {
 		}
 	}
 	return false
+}
+
+// buildExternal builds the adapter detector of AWS security findings.
+func buildExternal(*app, configs.Section) ([]detectors.Detector, error) {
+	return []detectors.Detector{external.New()}, nil
 }
 
 // single adapts a constructor of one source to sourceKinds.
@@ -382,12 +410,12 @@ func colorOK(w io.Writer, e *env) bool {
 
 // botService is the chat core shared by the Slack and Discord adapters.
 func (a *app) botService() *bot.Service {
-	return &bot.Service{Store: a.alerts, Health: a.srcStore.Health, Digest: a.digestText, Now: a.now, Log: a.log}
+	return &bot.Service{Store: a.alerts, Health: a.srcStore.Health, Digest: a.digestText, Now: a.now, Log: a.log, Fence: a.fence}
 }
 
 // dispatch delivers the outbox, logging what could not be delivered.
 func (a *app) dispatch(ctx context.Context, notifiers []workflows.Notifier) {
-	d := &workflows.Dispatcher{Store: a.alerts, Notifiers: notifiers, Log: a.log}
+	d := &workflows.Dispatcher{Store: a.alerts, Notifiers: notifiers, Log: a.log, Fence: a.fence}
 	if _, err := d.Dispatch(ctx); err != nil {
 		if ctx.Err() != nil {
 			// Shutting down: what is left stays in the outbox and is

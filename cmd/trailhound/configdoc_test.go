@@ -41,6 +41,10 @@ notify:
 workflows:
   tasks:
     webhook: {url: "https://tickets.example.com/hook", secret: s3cret}
+state:
+  snapshot: {url: "s3://state/prod", every: 5m, keep: 48, region: eu-west-1, endpoint_url: "http://127.0.0.1:5000"}
+  restore: auto
+ha: {lease: "dynamodb://leases/prod", renew: 10s, ttl: 30s, holder: a, region: eu-west-1, endpoint_url: "http://127.0.0.1:5000"}
 `
 	if err := os.WriteFile(extra, []byte(body), 0o600); err != nil {
 		t.Fatal(err)

@@ -50,6 +50,7 @@ func commandTable() map[string]command {
 		"ack":      {"acknowledge an alert", cmdAck},
 		"resolve":  {"resolve an alert, as fixed or as a false positive", cmdResolve},
 		"silence":  {"mute new alerts of a rule, principal, account or alert for a while", cmdSilence},
+		"restore":  {"restore the database from a snapshot in S3", cmdRestore},
 	}
 }
 

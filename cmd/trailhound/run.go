@@ -43,17 +43,34 @@ func cmdRun(e *env, args []string) int {
 	if err != nil {
 		return fail(e, "%v", err)
 	}
+	// High availability (ha.go): a standby waits here for the lease, then
+	// takes over from the newest snapshot; state.restore: auto fills an
+	// empty data directory.
+	h, err := prepareHA(ctx, e, cfg, *once)
+	if err != nil {
+		if ctx.Err() != nil {
+			fmt.Fprintln(e.stderr, "trailhound: stopped (standby)")
+			return exitOK
+		}
+		return fail(e, "%v", err)
+	}
+	defer h.release()
 	a, err := openApp(e, cfg)
 	if err != nil {
 		return fail(e, "%v", err)
 	}
 	defer a.Close()
+	a.fence = h.fence()
+	h.startSnapshots(a)
 	srcs, err := a.buildSources(nil)
 	if err != nil {
 		return fail(e, "%v", err)
 	}
 	notifiers, err := a.buildNotifiers(e.stdout)
 	if err != nil {
+		return fail(e, "%v", err)
+	}
+	if a.wbSender, err = a.buildWriteBackSender(ctx); err != nil {
 		return fail(e, "%v", err)
 	}
 	// The command line's way in while the bot holds the database.
@@ -74,6 +91,7 @@ func cmdRun(e *env, args []string) int {
 	}
 	defer stopHTTP()
 	svc := a.botService()
+	svc.Activity = a.activityLookup(srcs)
 	for _, n := range notifiers {
 		if ad, ok := n.(bot.Adapter); ok {
 			if err := ad.Start(ctx, svc, mux); err != nil {
@@ -110,9 +128,10 @@ func cmdRun(e *env, args []string) int {
 	}
 	var jobs []*workflows.Job
 	var first sync.WaitGroup // the first polls, which cron does not track
-	c := cron.New(cron.WithParser(cronParser{}))
+	// A replica that lost its lease starts no scheduled work.
+	c := cron.New(cron.WithParser(cronParser{}), cron.WithChain(fenceJobs(a.fence)))
 	for _, src := range srcs {
-		job := &workflows.Job{Source: src, Detectors: a.engine, Alerts: a.alerts, Sources: a.srcStore, Log: a.log, Stateful: true}
+		job := &workflows.Job{Source: src, Detectors: a.engine, Alerts: a.alerts, Sources: a.srcStore, Log: a.log, Stateful: true, Fence: a.fence}
 		jobs = append(jobs, job)
 		mu := &sync.Mutex{}
 		if *once {
@@ -138,6 +157,7 @@ func cmdRun(e *env, args []string) int {
 	tick := a.workflowTicker(ctx, notifiers)
 	if *once {
 		tick()
+		h.shutdown()
 		return exitOK
 	}
 	if _, err := c.AddFunc(cfg.Dispatch, func() { a.dispatch(ctx, notifiers) }); err != nil {
@@ -145,6 +165,11 @@ func cmdRun(e *env, args []string) int {
 	}
 	if _, err := c.AddFunc(a.alerts.Config.TickSchedule, tick); err != nil {
 		return fail(e, "workflows tick schedule: %v", err)
+	}
+	if spec := h.schedule(); spec != "" {
+		if _, err := c.AddFunc(spec, func() { h.snapshot(ctx) }); err != nil {
+			return fail(e, "state.snapshot.every: %v", err)
+		}
 	}
 	a.log.Info("trailhound running", "config", cfg.File, "sources", len(jobs), "notifiers", len(notifiers))
 	c.Start()
@@ -169,6 +194,8 @@ func cmdRun(e *env, args []string) int {
 	case <-time.After(30 * time.Second):
 		a.log.Warn("chat work still running at shutdown; leaving it")
 	}
+	// The last snapshot, then the lease goes to a standby.
+	h.shutdown()
 	fmt.Fprintln(e.stderr, "trailhound: stopped")
 	return exitOK
 }

@@ -57,25 +57,47 @@ func (a *app) workflowTicker(ctx context.Context, notifiers []workflows.Notifier
 			return
 		}
 		defer mu.Unlock()
+		// With ha.lease, each step checks that this instance still holds
+		// the lease (ha.go): one that lost it stops mid-tick.
+		fenced := func() bool { return a.fence != nil && a.fence() != nil }
+		if fenced() {
+			return
+		}
 		now := a.now()
 		if n, err := esc.Tick(now); err != nil {
 			a.log.Error("escalation tick", "err", err)
 		} else if n > 0 {
 			a.log.Info("escalated alerts", "count", n)
 		}
+		if fenced() {
+			return
+		}
 		if n, err := rem.Tick(now); err != nil {
 			a.log.Error("reminder tick", "err", err)
 		} else if n > 0 {
 			a.log.Info("task reminders queued", "count", n)
+		}
+		if fenced() {
+			return
 		}
 		if n, err := dig.Tick(now); err != nil {
 			a.log.Error("digest tick", "err", err)
 		} else if n > 0 {
 			a.log.Info("digests queued", "count", n)
 		}
+		if fenced() {
+			return
+		}
 		if _, err := hook.Send(ctx); err != nil {
 			a.log.Error("ticketing webhook", "err", err)
 		}
 		a.dispatch(ctx, notifiers)
+		// After the outbox, so cards just posted are reported in the same
+		// tick.
+		if a.wbSender != nil && !fenced() {
+			if _, err := a.wbSender.Send(ctx); err != nil {
+				a.log.Error("write-back to AWS", "err", err)
+			}
+		}
 	}
 }
