@@ -155,6 +155,12 @@ func (s *Store) Pending() (int, error) {
 // notification before it gives up on that notifier.
 const MaxAttempts = 10
 
+// retryDelay is how long a delivery waits after its nth failed attempt
+// (outbox, write-back, webhooks): 2^n seconds, at most 1024s.
+func retryDelay(attempts int) time.Duration {
+	return time.Duration(1<<min(attempts, 10)) * time.Second
+}
+
 // Dispatcher delivers the outbox to notifiers. Items are persisted before
 // any post, so a crash or restart only delays them; a delivered item is
 // marked per notifier, so a notifier that succeeded is not asked again.
@@ -298,8 +304,7 @@ func (d *Dispatcher) Dispatch(ctx context.Context) (int, error) {
 		if retryable {
 			it.Attempts++
 			it.LastError = lastErr.Error()
-			backoff := time.Duration(1<<min(it.Attempts, 10)) * time.Second
-			it.NextTry = now.Add(backoff)
+			it.NextTry = now.Add(retryDelay(it.Attempts))
 			if err := d.save(it); err != nil {
 				return delivered, err
 			}

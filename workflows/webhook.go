@@ -228,7 +228,7 @@ func (w *WebhookSender) Send(ctx context.Context) (int, error) {
 			}
 			continue
 		}
-		it.NextTry = now.Add(time.Duration(1<<min(it.Attempts, 10)) * time.Second)
+		it.NextTry = now.Add(retryDelay(it.Attempts))
 		if err := w.save(it); err != nil {
 			return sent, err
 		}

@@ -640,7 +640,7 @@ func (w *WriteBackSender) settle(it writeBackItem, n int, res writeResult, log *
 			}
 			it.Update, it.Archive, left = nil, nil, 0
 		} else {
-			it.NextTry = now.Add(time.Duration(1<<min(it.Attempts, 10)) * time.Second)
+			it.NextTry = now.Add(retryDelay(it.Attempts))
 			log.Warn("write-back to AWS will be retried", "alert", it.AlertID, "status", it.Status, "findings", left, "attempt", it.Attempts, "err", it.LastError)
 		}
 	}

@@ -1,7 +1,7 @@
 // Package moto starts moto_server, the fake AWS endpoint that tests outside
 // sources/ (ha, cmd/trailhound) run the real aws-sdk-go-v2 clients against
-// for S3 and DynamoDB. sources/internal/awstest has the same start-up for
-// the sources' tests, plus their protocol fakes.
+// for S3 and DynamoDB. sources/internal/awstest wraps it for the sources'
+// tests, beside their protocol fakes.
 package moto
 
 import (
@@ -53,7 +53,7 @@ func URL(t testing.TB) string {
 		t.Skipf("skipping: moto_server unavailable (pip install 'moto[server]'): %v", serverErr)
 	}
 	if serverURL == "" {
-		t.Fatal("moto.URL called without moto.Main in TestMain")
+		t.Fatal("moto.URL (or awstest.Moto) called without moto.Main (or awstest.MotoMain) in TestMain")
 	}
 	return serverURL
 }

@@ -87,6 +87,22 @@ func (p Polling) Next(prev, now, earliest time.Time) sources.Window {
 	return sources.Window{Start: start, End: end}
 }
 
+// Rereads answers sources.Rereader for a source with one stream (mark
+// "") polled by p and selecting events by time: the next poll reaches
+// back the lag before the end of the last window read, or, before the
+// first poll, the initial lookback before now (read from the clock only
+// then). A corrupt checkpoint may read anything again.
+func (p Polling) Rereads(cp []byte, now func() time.Time) (since time.Time, again bool) {
+	c, err := ParseCheckpoint(cp)
+	if err != nil {
+		return time.Time{}, true
+	}
+	if end := c.Marks[""].End; !end.IsZero() {
+		return end.Add(-p.Lag.D()), true
+	}
+	return now().UTC().Add(-p.InitialLookback.D()), true
+}
+
 // checkpointVersion is bumped when the layout of checkpoints changes.
 const checkpointVersion = 1
 

@@ -12,23 +12,20 @@ package awsfindings
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"time"
 
 	sdkaws "github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/securityhub"
 	shtypes "github.com/aws/aws-sdk-go-v2/service/securityhub/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/trailhound/trailhound/configs"
 	"github.com/trailhound/trailhound/sources"
 	awssrc "github.com/trailhound/trailhound/sources/aws"
+	"github.com/trailhound/trailhound/sources/aws/sqsqueue"
 )
 
 // Products are the product names filters accept.
@@ -179,22 +176,12 @@ func (o *Options) Validate(sec configs.Section) error {
 		if len(o.Accounts) > 1 {
 			return sec.Errorf("accounts", "give at most one account with queue_url: the one that owns the queue")
 		}
-		u, err := url.Parse(o.QueueURL)
-		if err != nil || u.Scheme != "https" && u.Scheme != "http" || u.Host == "" || len(strings.Split(strings.Trim(u.Path, "/"), "/")) != 2 {
+		if !sqsqueue.ValidURL(o.QueueURL) {
 			return sec.Errorf("queue_url", "%q is not an SQS queue URL like https://sqs.eu-west-1.amazonaws.com/123456789012/trailhound-findings", o.QueueURL)
 		}
 	}
-	if o.MaxMessages == 0 {
-		o.MaxMessages = 500
-	}
-	if o.MaxMessages < 1 || o.MaxMessages > 10000 {
-		return sec.Errorf("max_messages", "must be between 1 and 10000")
-	}
-	if o.VisibilityTimeout == 0 {
-		o.VisibilityTimeout = configs.Duration(5 * time.Minute)
-	}
-	if v := o.VisibilityTimeout.D(); v < time.Second || v > 12*time.Hour {
-		return sec.Errorf("visibility_timeout", "must be between 1s and 12h")
+	if err := sqsqueue.ValidateReceive(sec, &o.MaxMessages, &o.VisibilityTimeout, 5*time.Minute); err != nil {
+		return err
 	}
 	if o.Lag == 0 {
 		o.Lag = configs.Duration(awssrc.DefaultLag)
@@ -227,9 +214,9 @@ func Build(ctx context.Context, base string, opts Options, sec configs.Section) 
 // sources.Acker: messages are deleted only once the findings of the poll
 // that read them are committed.
 type Queue struct {
-	name string
-	opts Options
-	sqs  *sqs.Client
+	name  string
+	opts  Options
+	queue *sqsqueue.Queue
 	// Pull, when set, serves FetchRange (scan --since) from Security
 	// Hub, since a queue cannot be read by time.
 	Pull *Pull
@@ -240,9 +227,6 @@ type Queue struct {
 	Received func(eventIDs []string, at time.Time)
 	// Now is the clock.
 	Now func() time.Time
-
-	mu    sync.Mutex
-	acked map[string]bool
 }
 
 // NewQueue returns a source reading the options' queue with the target's
@@ -250,10 +234,10 @@ type Queue struct {
 func NewQueue(name string, t awssrc.Target, opts Options) *Queue {
 	lim := t.Limiter("sqs", awssrc.DefaultRPS)
 	return &Queue{
-		name: name, opts: opts, waitSeconds: 1, acked: map[string]bool{}, Now: time.Now,
-		sqs: sqs.NewFromConfig(t.Config, func(o *sqs.Options) {
+		name: name, opts: opts, waitSeconds: 1, Now: time.Now,
+		queue: sqsqueue.New(sqs.NewFromConfig(t.Config, func(o *sqs.Options) {
 			o.APIOptions = append(o.APIOptions, awssrc.Paced(lim))
-		}),
+		}), opts.QueueURL, "aws-findings"),
 		Pull: NewPull(name, t, opts),
 	}
 }
@@ -302,18 +286,7 @@ func (q *Queue) Fetch(ctx context.Context, cp []byte, sink sources.Sink) ([]byte
 	// Messages of a committed poll that were not deleted (the process
 	// stopped before Ack) are deleted now; if their receipts expired they
 	// come back and their events are skipped as repeats.
-	q.mu.Lock()
-	var leftover []string
-	for _, h := range st.Pending {
-		if !q.acked[h] {
-			leftover = append(leftover, h)
-		}
-	}
-	q.acked = map[string]bool{}
-	q.mu.Unlock()
-	if len(leftover) > 0 {
-		_ = q.deleteMessages(ctx, leftover)
-	}
+	q.queue.DeleteLeftover(ctx, st.Pending)
 	st.Pending = nil
 	// Only the first receive waits for messages (a long poll); later ones
 	// return at once, so that the poll, and the cards of what it read,
@@ -321,25 +294,19 @@ func (q *Queue) Fetch(ctx context.Context, cp []byte, sink sources.Sink) ([]byte
 	// misses comes with the next poll.
 	wait := q.waitSeconds
 	for received := 0; received < q.opts.MaxMessages; wait = 0 {
-		out, err := q.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
-			QueueUrl:            sdkaws.String(q.opts.QueueURL),
-			MaxNumberOfMessages: int32(min(10, q.opts.MaxMessages-received)),
-			VisibilityTimeout:   int32(q.opts.VisibilityTimeout.D() / time.Second),
-			WaitTimeSeconds:     wait,
-		})
+		msgs, err := q.queue.Receive(ctx, q.opts.MaxMessages-received, q.opts.VisibilityTimeout.D(), wait)
 		if err != nil {
-			err = awssrc.Wrap(err, "aws-findings: receive from queue %s", q.opts.QueueURL)
 			if len(st.Pending) == 0 {
 				return nil, err
 			}
 			return nil, sources.Partial(encodeQueue(c, st), err)
 		}
-		if len(out.Messages) == 0 {
+		if len(msgs) == 0 {
 			break
 		}
 		at := q.Now()
-		received += len(out.Messages)
-		for _, m := range out.Messages {
+		received += len(msgs)
+		for _, m := range msgs {
 			handle := sdkaws.ToString(m.ReceiptHandle)
 			evs, err := Parse([]byte(sdkaws.ToString(m.Body)), q.name)
 			if err != nil {
@@ -373,36 +340,7 @@ func (q *Queue) Ack(ctx context.Context, cp []byte) error {
 	if err != nil || len(st.Pending) == 0 {
 		return err
 	}
-	return q.deleteMessages(ctx, st.Pending)
-}
-
-func (q *Queue) deleteMessages(ctx context.Context, handles []string) error {
-	var errs []error
-	for i := 0; i < len(handles); i += 10 {
-		batch := handles[i:min(i+10, len(handles))]
-		in := &sqs.DeleteMessageBatchInput{QueueUrl: sdkaws.String(q.opts.QueueURL)}
-		for j, h := range batch {
-			in.Entries = append(in.Entries, sqstypes.DeleteMessageBatchRequestEntry{Id: sdkaws.String(fmt.Sprint(j)), ReceiptHandle: sdkaws.String(h)})
-		}
-		out, err := q.sqs.DeleteMessageBatch(ctx, in)
-		if err != nil {
-			errs = append(errs, awssrc.Wrap(err, "aws-findings: delete queue messages"))
-			continue
-		}
-		failed := map[string]bool{}
-		for _, f := range out.Failed {
-			failed[sdkaws.ToString(f.Id)] = true
-			errs = append(errs, fmt.Errorf("aws-findings: delete queue message: %s: %s", sdkaws.ToString(f.Code), sdkaws.ToString(f.Message)))
-		}
-		q.mu.Lock()
-		for j, h := range batch {
-			if !failed[fmt.Sprint(j)] {
-				q.acked[h] = true
-			}
-		}
-		q.mu.Unlock()
-	}
-	return errors.Join(errs...)
+	return q.queue.Delete(ctx, st.Pending)
 }
 
 // FetchRange implements sources.Ranger through Security Hub: a queue

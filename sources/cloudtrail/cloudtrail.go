@@ -129,14 +129,7 @@ func (s *Source) Fetch(ctx context.Context, cp []byte, sink sources.Sink) ([]byt
 // before the end of the last window read (LookupEvents selects by event
 // time), or, before the first poll, the initial lookback before now.
 func (s *Source) Rereads(cp []byte) (since time.Time, again bool) {
-	c, err := awssrc.ParseCheckpoint(cp)
-	if err != nil {
-		return time.Time{}, true
-	}
-	if end := c.Marks[""].End; !end.IsZero() {
-		return end.Add(-s.poll.Lag.D()), true
-	}
-	return s.Now().UTC().Add(-s.poll.InitialLookback.D()), true
+	return s.poll.Rereads(cp, s.Now)
 }
 
 // FetchRange implements sources.Ranger: it reads the events of w, oldest

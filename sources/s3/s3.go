@@ -13,17 +13,16 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	sdkaws "github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/trailhound/trailhound/configs"
 	"github.com/trailhound/trailhound/sources"
 	awssrc "github.com/trailhound/trailhound/sources/aws"
+	"github.com/trailhound/trailhound/sources/aws/sqsqueue"
 )
 
 // Options configure an S3 source.
@@ -76,23 +75,11 @@ func (o *Options) Validate(sec configs.Section) error {
 			return sec.Errorf(fmt.Sprintf("prefixes[%d]", i), "%q must not start with /", p)
 		}
 	}
-	if o.QueueURL != "" {
-		u, err := url.Parse(o.QueueURL)
-		if err != nil || u.Scheme != "https" && u.Scheme != "http" || u.Host == "" || len(strings.Split(strings.Trim(u.Path, "/"), "/")) != 2 {
-			return sec.Errorf("queue_url", "%q is not an SQS queue URL like https://sqs.eu-west-1.amazonaws.com/123456789012/trailhound", o.QueueURL)
-		}
+	if o.QueueURL != "" && !sqsqueue.ValidURL(o.QueueURL) {
+		return sec.Errorf("queue_url", "%q is not an SQS queue URL like https://sqs.eu-west-1.amazonaws.com/123456789012/trailhound", o.QueueURL)
 	}
-	if o.MaxMessages == 0 {
-		o.MaxMessages = 500
-	}
-	if o.MaxMessages < 1 || o.MaxMessages > 10000 {
-		return sec.Errorf("max_messages", "must be between 1 and 10000")
-	}
-	if o.VisibilityTimeout == 0 {
-		o.VisibilityTimeout = configs.Duration(10 * time.Minute)
-	}
-	if v := o.VisibilityTimeout.D(); v < time.Second || v > 12*time.Hour {
-		return sec.Errorf("visibility_timeout", "must be between 1s and 12h")
+	if err := sqsqueue.ValidateReceive(sec, &o.MaxMessages, &o.VisibilityTimeout, 10*time.Minute); err != nil {
+		return err
 	}
 	if o.Lag == 0 {
 		o.Lag = configs.Duration(awssrc.DefaultLag)
@@ -109,14 +96,11 @@ type Source struct {
 	target awssrc.Target
 	opts   Options
 	s3     *s3.Client
-	sqs    *sqs.Client
+	queue  *sqsqueue.Queue
 	// Now is the clock; tests replace it.
 	Now func() time.Time
 	// waitSeconds is the SQS long-poll wait; tests set 0.
 	waitSeconds int32
-
-	mu    sync.Mutex
-	acked map[string]bool
 }
 
 // Build validates the options and returns the source, named
@@ -138,16 +122,16 @@ func New(name string, t awssrc.Target, opts Options) *Source {
 	s3lim := t.Limiter("s3", awssrc.DefaultRPS)
 	sqslim := t.Limiter("sqs", awssrc.DefaultRPS)
 	return &Source{
-		name: name, target: t, opts: opts, Now: time.Now, waitSeconds: 1, acked: map[string]bool{},
+		name: name, target: t, opts: opts, Now: time.Now, waitSeconds: 1,
 		s3: s3.NewFromConfig(t.Config, func(o *s3.Options) {
 			o.APIOptions = append(o.APIOptions, awssrc.Paced(s3lim))
 			if t.EndpointURL != "" {
 				o.UsePathStyle = true
 			}
 		}),
-		sqs: sqs.NewFromConfig(t.Config, func(o *sqs.Options) {
+		queue: sqsqueue.New(sqs.NewFromConfig(t.Config, func(o *sqs.Options) {
 			o.APIOptions = append(o.APIOptions, awssrc.Paced(sqslim))
-		}),
+		}), opts.QueueURL, "s3"),
 	}
 }
 
@@ -219,54 +203,14 @@ func (s *Source) Ack(ctx context.Context, cp []byte) error {
 	if err != nil || len(st.Pending) == 0 {
 		return err
 	}
-	return s.deleteMessages(ctx, st.Pending)
-}
-
-func (s *Source) deleteMessages(ctx context.Context, handles []string) error {
-	var errs []error
-	for i := 0; i < len(handles); i += 10 {
-		batch := handles[i:min(i+10, len(handles))]
-		in := &sqs.DeleteMessageBatchInput{QueueUrl: sdkaws.String(s.opts.QueueURL)}
-		for j, h := range batch {
-			in.Entries = append(in.Entries, sqstypes.DeleteMessageBatchRequestEntry{Id: sdkaws.String(fmt.Sprint(j)), ReceiptHandle: sdkaws.String(h)})
-		}
-		out, err := s.sqs.DeleteMessageBatch(ctx, in)
-		if err != nil {
-			errs = append(errs, awssrc.Wrap(err, "s3: delete queue messages"))
-			continue
-		}
-		failed := map[string]bool{}
-		for _, f := range out.Failed {
-			failed[sdkaws.ToString(f.Id)] = true
-			errs = append(errs, fmt.Errorf("s3: delete queue message: %s: %s", sdkaws.ToString(f.Code), sdkaws.ToString(f.Message)))
-		}
-		s.mu.Lock()
-		for j, h := range batch {
-			if !failed[fmt.Sprint(j)] {
-				s.acked[h] = true
-			}
-		}
-		s.mu.Unlock()
-	}
-	return errors.Join(errs...)
+	return s.queue.Delete(ctx, st.Pending)
 }
 
 func (s *Source) fetchQueue(ctx context.Context, c awssrc.Checkpoint, st state, sink sources.Sink) ([]byte, error) {
 	// Messages of a committed poll that were not deleted (the process
 	// stopped before Ack) are deleted now; if their receipts expired they
 	// come back and their events are dropped as repeats.
-	s.mu.Lock()
-	var leftover []string
-	for _, h := range st.Pending {
-		if !s.acked[h] {
-			leftover = append(leftover, h)
-		}
-	}
-	s.acked = map[string]bool{}
-	s.mu.Unlock()
-	if len(leftover) > 0 {
-		_ = s.deleteMessages(ctx, leftover)
-	}
+	s.queue.DeleteLeftover(ctx, st.Pending)
 	st.Pending = nil
 	partial := func(err error) ([]byte, error) {
 		if len(st.Pending) == 0 {
@@ -275,20 +219,15 @@ func (s *Source) fetchQueue(ctx context.Context, c awssrc.Checkpoint, st state, 
 		return nil, sources.Partial(encode(c, st), err)
 	}
 	for received := 0; received < s.opts.MaxMessages; {
-		out, err := s.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
-			QueueUrl:            sdkaws.String(s.opts.QueueURL),
-			MaxNumberOfMessages: int32(min(10, s.opts.MaxMessages-received)),
-			VisibilityTimeout:   int32(s.opts.VisibilityTimeout.D() / time.Second),
-			WaitTimeSeconds:     s.waitSeconds,
-		})
+		msgs, err := s.queue.Receive(ctx, s.opts.MaxMessages-received, s.opts.VisibilityTimeout.D(), s.waitSeconds)
 		if err != nil {
-			return partial(awssrc.Wrap(err, "s3: receive from queue %s", s.opts.QueueURL))
+			return partial(err)
 		}
-		if len(out.Messages) == 0 {
+		if len(msgs) == 0 {
 			break
 		}
-		received += len(out.Messages)
-		for _, m := range out.Messages {
+		received += len(msgs)
+		for _, m := range msgs {
 			where := "queue message " + sdkaws.ToString(m.MessageId)
 			objs, err := Notification([]byte(sdkaws.ToString(m.Body)))
 			if err != nil {

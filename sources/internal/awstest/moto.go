@@ -6,7 +6,6 @@
 package awstest
 
 import (
-	"os"
 	"testing"
 
 	"github.com/trailhound/trailhound/internal/moto"
@@ -15,60 +14,29 @@ import (
 // Region is the region the tests use.
 const Region = moto.Region
 
-var (
-	motoURL string
-	motoErr error
-)
-
 // MotoMain is a test package's TestMain body: it starts moto_server on a
 // free loopback port, runs the tests and stops it. Tests call Moto to get
-// its URL.
+// its URL. It is internal/moto's Main, under the name the source tests
+// know.
 //
 //	func TestMain(m *testing.M) { os.Exit(awstest.MotoMain(m)) }
-func MotoMain(m *testing.M) int {
-	var stop func()
-	motoURL, stop, motoErr = startMoto()
-	code := m.Run()
-	if stop != nil {
-		stop()
-	}
-	return code
-}
+func MotoMain(m *testing.M) int { return moto.Main(m) }
 
 // Moto returns the URL of the package's moto_server. When moto is not
 // installed the test is skipped, or fails under CI (CI set), where it
 // must be.
 func Moto(t testing.TB) string {
 	t.Helper()
-	if motoErr != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("moto_server is required under CI: %v", motoErr)
-		}
-		t.Skipf("skipping: moto_server unavailable (pip install 'moto[server]'): %v", motoErr)
-	}
-	if motoURL == "" {
-		t.Fatal("awstest.Moto called without awstest.MotoMain in TestMain")
-	}
-	return motoURL
+	return moto.URL(t)
 }
 
 // Credentials sets static test credentials in the environment for the
 // default credential chain, and points the shared config files at empty
-// paths so the developer's own profiles are never used.
+// paths so the developer's own profiles are never used. Unlike
+// moto.Credentials it leaves AWS_REGION empty, as it always has: the
+// sources take their regions from their options.
 func Credentials(t *testing.T) {
 	t.Helper()
-	dir := t.TempDir()
-	t.Setenv("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
-	t.Setenv("AWS_SESSION_TOKEN", "")
-	t.Setenv("AWS_PROFILE", "")
+	moto.Credentials(t)
 	t.Setenv("AWS_REGION", "")
-	t.Setenv("AWS_DEFAULT_REGION", "")
-	t.Setenv("AWS_CONFIG_FILE", dir+"/config")
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", dir+"/credentials")
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 }
-
-// startMoto starts moto_server; internal/moto holds the start-up, shared
-// with the tests outside sources/.
-func startMoto() (string, func(), error) { return moto.Start() }
