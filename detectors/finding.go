@@ -212,9 +212,22 @@ type ActionScoped interface {
 	Actions() []string
 }
 
+// Counter is implemented by detectors that judge counts of events, not
+// only events one by one: the anomaly detectors. The engine shows them an
+// event with a Tally (a group a source counted server-side) through
+// DetectCount, shows that event to no other detector, and hides from them
+// the events marked Counted, which reach them inside a Tally.
+type Counter interface {
+	Detector
+	// DetectCount judges the ev.Tally.Count events ev stands for.
+	DetectCount(ctx context.Context, ev *sources.Event) ([]Finding, error)
+}
+
 // Engine runs a set of detectors over events.
 type Engine struct {
 	detectors []Detector
+	// counters are the Counters, the only detectors shown a Tally.
+	counters []Counter
 	// byAction lists, per event name, the detectors to run in their
 	// original order: those scoped to the name and those not scoped;
 	// other names run unscoped alone.
@@ -234,6 +247,9 @@ func NewEngine(ds ...Detector) *Engine {
 	for i, d := range ds {
 		if r, ok := d.(FindingReader); ok && r.ReadsFindings() {
 			e.findings = append(e.findings, d)
+		}
+		if c, ok := d.(Counter); ok {
+			e.counters = append(e.counters, c)
 		}
 		var names []string
 		isScoped := false
@@ -285,7 +301,23 @@ func (e *Engine) Detect(ctx context.Context, ev *sources.Event) ([]Finding, erro
 	if ev.Finding != nil {
 		run = e.findings
 	}
+	if ev.Tally != nil {
+		for _, c := range e.counters {
+			fs, err := c.DetectCount(ctx, ev)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("detector %s: %w", c.ID(), err))
+				continue
+			}
+			out = append(out, fs...)
+		}
+		return out, errors.Join(errs...)
+	}
 	for _, d := range run {
+		if ev.Counted {
+			if _, ok := d.(Counter); ok {
+				continue
+			}
+		}
 		fs, err := d.Detect(ctx, ev)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("detector %s: %w", d.ID(), err))

@@ -3,6 +3,7 @@ package detectors
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -121,5 +122,48 @@ func TestEngineIndexesByAction(t *testing.T) {
 	}
 	if len(e.Detectors()) != 5 {
 		t.Fatalf("Detectors()=%d, want all 5", len(e.Detectors()))
+	}
+}
+
+// counting is a Counter fake: Detect and DetectCount each return one
+// finding naming the path taken and the events counted.
+type counting struct{ id string }
+
+func (d counting) ID() string { return d.id }
+func (d counting) Detect(_ context.Context, ev *sources.Event) ([]Finding, error) {
+	return []Finding{{RuleID: d.id + " event " + ev.ID}}, nil
+}
+func (d counting) DetectCount(_ context.Context, ev *sources.Event) ([]Finding, error) {
+	return []Finding{{RuleID: d.id + " count " + ev.ID + " " + strconv.Itoa(ev.Tally.Count)}}, nil
+}
+
+// TestEngineRoutesTallies: an event with a Tally goes to the Counters
+// alone, through DetectCount; an event marked Counted goes to every
+// detector but the Counters (which see it inside a Tally); an ordinary
+// event goes to all.
+func TestEngineRoutesTallies(t *testing.T) {
+	e := NewEngine(counting{"anomaly"}, scoped{id: "rule", actions: nil})
+	for _, tc := range []struct {
+		name string
+		ev   sources.Event
+		want string
+	}{
+		{"ordinary", sources.Event{ID: "e1", Action: "GetObject"}, "anomaly event e1,rule"},
+		{"counted", sources.Event{ID: "e2", Action: "GetObject", Counted: true}, "rule"},
+		{"tally", sources.Event{ID: "g1", Action: "GetObject", Tally: &sources.Tally{Count: 7, Key: "g"}}, "anomaly count g1 7"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fs, err := e.Detect(t.Context(), &tc.ev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, f := range fs {
+				got = append(got, f.RuleID)
+			}
+			if strings.Join(got, ",") != tc.want {
+				t.Fatalf("findings=%q, want %q", strings.Join(got, ","), tc.want)
+			}
+		})
 	}
 }

@@ -76,8 +76,31 @@ type Event struct {
 	// describe the finding (Time is its last update, ID its id and update
 	// time), Raw is nil and no log rule matches it.
 	Finding *AWSFinding `json:"finding,omitempty"`
+	// Tally is set on an event that stands for many: a group of like
+	// events a source counted server-side (the athena source's per-poll
+	// aggregate query). Only the detectors that judge counts
+	// (detectors.Counter) see it. Nil for an ordinary event.
+	Tally *Tally `json:"-"`
+	// Counted marks an event whose source also counts it in a Tally: the
+	// counting detectors skip it, so that it is not judged twice.
+	Counted bool `json:"-"`
 
 	parsed map[string]any
+}
+
+// Tally is a group of like events a source counted: the Event carrying it
+// has the group's fields and its first event's time.
+type Tally struct {
+	// Count is how many events the group holds, at least 1.
+	Count int
+	// Last is the time of the group's last event.
+	Last time.Time
+	// Key names the group (its grouped fields and hour) the same way on
+	// every read, so that the events of a group read again (a window's
+	// overlap) are known as judged already.
+	Key string
+	// Sample is the id of a real event of the group, for evidence.
+	Sample string
 }
 
 // Failed reports whether the event records a failed request or sign-in.

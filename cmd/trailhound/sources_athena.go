@@ -13,7 +13,9 @@ import (
 )
 
 // newAthenaSources builds the Athena source of the entry, its queries
-// narrowed to what the enabled detectors may fire on.
+// narrowed to what the enabled detectors may fire on. The counting
+// detectors (the anomaly suite) are fed by one aggregate query per poll
+// instead, so they do not force every row of the window.
 func newAthenaSources(a *app, sc configs.SourceConfig) ([]sources.Source, error) {
 	if err := awsOptions(a, sc); err != nil {
 		return nil, err
@@ -27,10 +29,14 @@ func newAthenaSources(a *app, sc configs.SourceConfig) ([]sources.Source, error)
 		return nil, err
 	}
 	if a.engine != nil {
-		ds := a.engine.Detectors()
+		ds, counting := notCounting(a.engine.Detectors())
 		cond := pushedCondition(ds)
 		for _, s := range srcs {
 			s.(*athena.Source).SetCondition(cond)
+			s.(*athena.Source).SetCounting(counting)
+		}
+		if counting && a.log != nil {
+			a.log.Info("athena source feeds the anomaly detectors from one aggregate query per poll", "source", sc.Name)
 		}
 		if cond == "" && a.log != nil {
 			a.log.Info("athena source reads every event of each window: a detector needs them all (disable it to push the rules down)",
@@ -38,6 +44,19 @@ func newAthenaSources(a *app, sc configs.SourceConfig) ([]sources.Source, error)
 		}
 	}
 	return srcs, nil
+}
+
+// notCounting returns the detectors of ds that judge events one by one,
+// leaving out the detectors.Counter ones, and whether there were any:
+// those are fed from aggregate queries, and need no row of their own.
+func notCounting(ds []detectors.Detector) ([]detectors.Detector, bool) {
+	var out []detectors.Detector
+	for _, d := range ds {
+		if _, ok := d.(detectors.Counter); !ok {
+			out = append(out, d)
+		}
+	}
+	return out, len(out) < len(ds)
 }
 
 // everyEventDetector names the first detector that may fire on any event,

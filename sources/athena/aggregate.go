@@ -25,6 +25,9 @@ type Aggregate struct {
 	Count int
 	// Last is the time of the group's last event.
 	Last time.Time
+	// Sample is the id of the group's first event (min_by(eventid,
+	// eventtime)), a real event to show as evidence.
+	Sample string
 }
 
 // aggregateKeys are the columns an aggregate query groups by, as
@@ -61,7 +64,7 @@ func (t Table) AggregateQuery(w sources.Window) string {
 		sel = append(sel, k.expr+" AS "+k.name)
 		group = append(group, strconv.Itoa(i+1))
 	}
-	sel = append(sel, "count(*) AS n", "min(eventtime) AS first", "max(eventtime) AS last")
+	sel = append(sel, "count(*) AS n", "min(eventtime) AS first", "max(eventtime) AS last", "min_by(eventid, eventtime) AS sample")
 	return "SELECT " + strings.Join(sel, ", ") + "\nFROM " + t.ref() + "\nWHERE " + t.where(w) +
 		"\nGROUP BY " + strings.Join(group, ", ") + "\nORDER BY hour, first"
 }
@@ -159,5 +162,26 @@ func (s *Source) aggregate(row map[string]*string) (Aggregate, error) {
 	if err != nil {
 		return Aggregate{}, err
 	}
-	return Aggregate{Event: ev, Count: count, Last: last.UTC()}, nil
+	return Aggregate{Event: ev, Count: count, Last: last.UTC(), Sample: get("sample")}, nil
+}
+
+// count runs the aggregate query of the poll window w, widened back to
+// the start of its first hour so that each group counts every event of
+// its hour up to w.End, and hands each group to sink as one event with a
+// Tally, for the counting (anomaly) detectors. The group's id carries
+// its count, so a group read again unchanged is one the poller has
+// already seen, and a group that grew is judged again only for its new
+// events (the detectors know the copies by the group's key and rank).
+func (s *Source) count(ctx context.Context, w sources.Window, sink sources.Sink) error {
+	w.Start = w.Start.Truncate(time.Hour)
+	st, err := s.Aggregates(ctx, w, func(ag Aggregate) error {
+		ev := ag.Event
+		ev.Tally = &sources.Tally{Count: ag.Count, Last: ag.Last, Key: ev.ID, Sample: ag.Sample}
+		ev.ID = ev.ID + "/" + strconv.Itoa(ag.Count)
+		return sink.Event(ctx, &ev)
+	}, sink.Malformed)
+	if st.ID != "" {
+		sources.ReportScanned(sink, st.BytesScanned)
+	}
+	return err
 }

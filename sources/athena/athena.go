@@ -2,8 +2,9 @@
 // trail's S3 files through Amazon Athena: each poll runs one query over the
 // window since the checkpoint, narrowed to the events the enabled rules
 // can match (the pushed-down condition), and reads the rows back as
-// CloudTrail records, which the detectors judge again in-process. What
-// each query scans, and so costs, is capped and reported.
+// CloudTrail records, which the detectors judge again in-process; with
+// counting on (SetCounting), one aggregate query more feeds the anomaly
+// detectors. What each query scans, and so costs, is capped and reported.
 package athena
 
 import (
@@ -62,8 +63,9 @@ type Source struct {
 	maxBytes  int64
 	timeout   time.Duration
 
-	mu   sync.Mutex
-	cond string
+	mu       sync.Mutex
+	cond     string
+	counting bool
 
 	// Now is the clock; tests replace it.
 	Now func() time.Time
@@ -123,6 +125,26 @@ func (s *Source) SetCondition(cond string) {
 	s.mu.Unlock()
 }
 
+// SetCounting turns per-poll aggregate queries on or off. On, each poll
+// runs two queries: the events query with the pushed-down condition,
+// whose events are marked Counted (the counting detectors skip them), and
+// one aggregate query over the window, grouped as for `trailhound
+// baseline`, whose groups are handed on as events with a Tally for the
+// counting (anomaly) detectors. The condition then need not hold for
+// every event those detectors judge.
+func (s *Source) SetCounting(on bool) {
+	s.mu.Lock()
+	s.counting = on
+	s.mu.Unlock()
+}
+
+// Counting reports whether polls run aggregate queries.
+func (s *Source) Counting() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.counting
+}
+
 // Condition returns the pushed-down condition.
 func (s *Source) Condition() string {
 	s.mu.Lock()
@@ -132,7 +154,8 @@ func (s *Source) Condition() string {
 
 // Fetch runs one query for the window from the end of the previous one,
 // less the lag, to now (at most max_window), and hands on its rows oldest
-// first.
+// first; with counting on (SetCounting), the rows marked Counted, then
+// the window's aggregate groups.
 func (s *Source) Fetch(ctx context.Context, cp []byte, sink sources.Sink) ([]byte, error) {
 	c, err := awssrc.ParseCheckpoint(cp)
 	if err != nil {
@@ -140,8 +163,17 @@ func (s *Source) Fetch(ctx context.Context, cp []byte, sink sources.Sink) ([]byt
 	}
 	now := s.Now().UTC().Truncate(time.Second)
 	w := s.poll.Next(c.Marks[""].End, now, time.Time{})
+	counting := s.Counting()
+	if counting {
+		sink = countedSink{sink}
+	}
 	if err := s.read(ctx, w, s.Condition(), sink); err != nil {
 		return nil, err
+	}
+	if counting {
+		if err := s.count(ctx, w, sink.(countedSink).Sink); err != nil {
+			return nil, err
+		}
 	}
 	c.Marks[""] = awssrc.Mark{End: w.End}
 	return c.Bytes(), nil
@@ -186,6 +218,18 @@ func (s *Source) read(ctx context.Context, w sources.Window, cond string, sink s
 	}
 	return err
 }
+
+// countedSink marks each event it passes on as Counted: its source also
+// counts it in an aggregate.
+type countedSink struct{ sources.Sink }
+
+func (c countedSink) Event(ctx context.Context, ev *sources.Event) error {
+	ev.Counted = true
+	return c.Sink.Event(ctx, ev)
+}
+
+// Scanned passes on what a query scanned, when the sink counts it.
+func (c countedSink) Scanned(n int64) { sources.ReportScanned(c.Sink, n) }
 
 // sinkError marks an error returned by the sink, which is passed on as it
 // is.

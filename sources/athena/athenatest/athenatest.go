@@ -341,10 +341,11 @@ func (s *Server) aggregates(sql string) (Result, bool) {
 	}
 	res := Result{Columns: cols, BytesScanned: s.partitionBytes(pm[1], pm[2])}
 	type group struct {
-		vals        []*string
-		n           int
-		first, last string
+		vals                []*string
+		n                   int
+		first, last, sample string
 	}
+	computed := func(c string) bool { return c == "n" || c == "first" || c == "last" || c == "sample" }
 	groups := map[string]*group{}
 	var order []string
 	for _, r := range s.records {
@@ -354,7 +355,7 @@ func (s *Server) aggregates(sql string) (Result, bool) {
 		var vals []*string
 		var key strings.Builder
 		for _, c := range cols {
-			if c == "n" || c == "first" || c == "last" {
+			if computed(c) {
 				continue
 			}
 			v := aggregateColumn(c, r)
@@ -366,19 +367,39 @@ func (s *Server) aggregates(sql string) (Result, bool) {
 		}
 		g := groups[key.String()]
 		if g == nil {
-			g = &group{vals: vals, first: r.time, last: r.time}
+			g = &group{vals: vals, first: r.time, last: r.time, sample: r.id}
 			groups[key.String()] = g
 			order = append(order, key.String())
 		}
 		g.n++
+		if r.time < g.first {
+			g.sample = r.id
+		}
 		g.first, g.last = min(g.first, r.time), max(g.last, r.time)
 	}
+	firstCol := 0
 	for _, k := range order {
 		g := groups[k]
-		n, first, last := strconv.Itoa(g.n), g.first, g.last
-		res.Rows = append(res.Rows, append(g.vals, &n, &first, &last))
+		row := make([]*string, 0, len(cols))
+		vals := g.vals
+		for i, c := range cols {
+			n, first, last, sample := strconv.Itoa(g.n), g.first, g.last, g.sample
+			switch c {
+			case "n":
+				row = append(row, &n)
+			case "first":
+				row, firstCol = append(row, &first), i
+			case "last":
+				row = append(row, &last)
+			case "sample":
+				row = append(row, &sample)
+			default:
+				row, vals = append(row, vals[0]), vals[1:]
+			}
+		}
+		res.Rows = append(res.Rows, row)
 	}
-	sort.SliceStable(res.Rows, func(i, j int) bool { return deref(res.Rows[i][len(cols)-2]) < deref(res.Rows[j][len(cols)-2]) })
+	sort.SliceStable(res.Rows, func(i, j int) bool { return deref(res.Rows[i][firstCol]) < deref(res.Rows[j][firstCol]) })
 	return res, true
 }
 
