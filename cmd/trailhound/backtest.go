@@ -20,15 +20,17 @@ import (
 	"github.com/trailhound/trailhound/configs"
 	"github.com/trailhound/trailhound/detectors"
 	"github.com/trailhound/trailhound/detectors/rules"
+	"github.com/trailhound/trailhound/detectors/rules/pushdown"
 	"github.com/trailhound/trailhound/sources"
 	"github.com/trailhound/trailhound/sources/athena"
 	"github.com/trailhound/trailhound/sources/cloudtrail"
+	"github.com/trailhound/trailhound/sources/cloudwatch"
 	"github.com/trailhound/trailhound/sources/file"
 	"github.com/trailhound/trailhound/workflows"
 )
 
 const backtestExamples = `  # how noisy would a built-in rule have been over the last 90 days,
-  # on every source of the config (Athena, LookupEvents, files)
+  # on every source of the config (Athena, Logs Insights, LookupEvents, files)
   trailhound rules backtest --config trailhound.yaml --rule aws-console-login-without-mfa
 
   # a new or changed rule file, over one source, for a month, for machines
@@ -44,6 +46,10 @@ const athenaDollarsPerTB = 5.0
 
 // athenaMinBytes is the least Athena bills for one query.
 const athenaMinBytes = 10 << 20
+
+// insightsDollarsPerGB is CloudWatch Logs Insights' list price per GB
+// scanned, for the cost estimate a backtest prints.
+const insightsDollarsPerGB = 0.005
 
 // backtestReport is what a backtest found: the findings the rules would
 // have made, the alerts those would have grouped into, and what reading
@@ -65,16 +71,20 @@ type backtestReport struct {
 	TopAccounts   []backtestCount   `json:"top_accounts"`
 	Examples      []backtestExample `json:"examples"`
 	Cost          backtestCost      `json:"cost"`
-	Errors        []string          `json:"errors,omitempty"`
-	Seconds       float64           `json:"seconds"`
+	// InsightsCost is what the Logs Insights queries of cloudwatch
+	// sources scanned, apart from Athena's.
+	InsightsCost backtestCost `json:"insights_cost"`
+	Errors       []string     `json:"errors,omitempty"`
+	Seconds      float64      `json:"seconds"`
 }
 
 type backtestSource struct {
 	Name string `json:"name"`
 	// Via says how history was read: athena (one query with the rules'
-	// pushed-down condition), lookup-events (CloudTrail's 90 days of
-	// management events), or read (the source read whole over the window:
-	// files, CloudWatch Logs, S3).
+	// pushed-down condition), insights (Logs Insights queries with the
+	// rules' pushed-down filter, per log group and slice of the window),
+	// lookup-events (CloudTrail's 90 days of management events), or read
+	// (the source read whole over the window: files, S3).
 	Via          string `json:"via"`
 	Events       int    `json:"events"`
 	Malformed    int    `json:"malformed"`
@@ -110,7 +120,7 @@ type backtestCost struct {
 	BytesScanned int64 `json:"bytes_scanned"`
 	Queries      int   `json:"queries"`
 	// Dollars is an estimate at Athena's list price of $5 per TB, each
-	// query billed at least 10 MB.
+	// query billed at least 10 MB (Logs Insights: $0.005 per GB).
 	Dollars float64 `json:"dollars_estimate"`
 	Note    string  `json:"note"`
 }
@@ -292,6 +302,10 @@ func runBacktest(ctx context.Context, tried []*rules.Rule, srcs []sources.Source
 	}
 	eng := detectors.NewEngine(ds...)
 	cond := pushedCondition(ds)
+	// The rules' Insights filter is over CloudTrail's fields; plain log
+	// lines (web access logs, flow logs) are all read and judged in process.
+	insightsQuery, unfiltered := pushdown.InsightsQuery(tried, pushdown.MaxInsightsQuery-len(cloudwatch.LimitSuffix)-cloudwatch.PlainLinesExtra)
+	insightsQuery = cloudwatch.WithPlainLines(insightsQuery)
 
 	dir, err := os.MkdirTemp("", "trailhound-backtest-")
 	if err != nil {
@@ -373,7 +387,15 @@ func runBacktest(ctx context.Context, tried []*rules.Rule, srcs []sources.Source
 			OnScanned:   func(n int64) { row.BytesScanned += n; row.Queries++ },
 		}
 		var err error
+		insights := false
 		switch s := src.(type) {
+		case *cloudwatch.Source:
+			row.Via, insights = "insights", true
+			row.Note = "filtered by the rules' Insights condition; plain log lines read whole"
+			if len(unfiltered) > 0 {
+				row.Note = "no filter, every record read: " + strings.Join(unfiltered, ", ") + " restrict nothing Logs Insights can test"
+			}
+			err = s.FetchRangeQuery(ctx, w, insightsQuery, sink.OnScanned, sink)
 		case *athena.Source:
 			row.Via = "athena"
 			err = s.FetchRangeWhere(ctx, w, cond, sink)
@@ -398,12 +420,19 @@ func runBacktest(ctx context.Context, tried []*rules.Rule, srcs []sources.Source
 			rep.Errors = append(rep.Errors, fmt.Sprintf("source %s: %v", src.Name(), err))
 		}
 		rep.Events += row.Events
-		rep.Cost.BytesScanned += row.BytesScanned
-		rep.Cost.Queries += row.Queries
-		rep.Cost.Dollars += queryDollars(row.BytesScanned, row.Queries)
+		if insights {
+			rep.InsightsCost.BytesScanned += row.BytesScanned
+			rep.InsightsCost.Queries += row.Queries
+			rep.InsightsCost.Dollars += float64(row.BytesScanned) / 1e9 * insightsDollarsPerGB
+		} else {
+			rep.Cost.BytesScanned += row.BytesScanned
+			rep.Cost.Queries += row.Queries
+			rep.Cost.Dollars += queryDollars(row.BytesScanned, row.Queries)
+		}
 		rep.Sources = append(rep.Sources, row)
 	}
 	rep.Cost.Note = "estimate at Athena's list price of $5 per TB scanned, each query billed at least 10 MB; LookupEvents and file reads cost nothing"
+	rep.InsightsCost.Note = "estimate at CloudWatch Logs Insights' list price of $0.005 per GB scanned"
 	for _, id := range rep.Rules {
 		c := byRule[id]
 		if c == nil {
@@ -535,8 +564,10 @@ func printBacktest(w io.Writer, rep *backtestReport) {
 			fmt.Fprintf(w, "  %s %s %s by %s in %s: %s: %s\n", x.Time.UTC().Format("2006-01-02 15:04:05"), strings.ToUpper(x.Severity), x.Rule, x.Principal, dash(x.Account), dash(x.Action), x.Reason)
 		}
 	}
-	switch rep.Cost.Queries {
-	case 0:
+	switch {
+	case rep.Cost.Queries == 0 && rep.InsightsCost.Queries > 0:
+		fmt.Fprint(w, "\nQuery cost: no Athena query ran")
+	case rep.Cost.Queries == 0:
 		fmt.Fprint(w, "\nQuery cost: none, no Athena query ran")
 	default:
 		queries := "Athena queries"
@@ -545,6 +576,14 @@ func printBacktest(w io.Writer, rep *backtestReport) {
 		}
 		fmt.Fprintf(w, "\nQuery cost: %d %s scanned %s, about $%.4f (an estimate at $5 per TB, at least 10 MB a query)",
 			rep.Cost.Queries, queries, sources.FormatBytes(rep.Cost.BytesScanned), rep.Cost.Dollars)
+	}
+	if n := rep.InsightsCost.Queries; n > 0 {
+		queries := "Logs Insights queries"
+		if n == 1 {
+			queries = "Logs Insights query"
+		}
+		fmt.Fprintf(w, "; %d %s scanned %s, about $%.4f (an estimate at $0.005 per GB)",
+			n, queries, sources.FormatBytes(rep.InsightsCost.BytesScanned), rep.InsightsCost.Dollars)
 	}
 	fmt.Fprintf(w, ". Took %.1fs.\n", rep.Seconds)
 	for _, e := range rep.Errors {

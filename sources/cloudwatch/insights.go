@@ -35,16 +35,31 @@ const insightsQuery = "fields @timestamp, @message, @logStream, @ptr | sort @tim
 // fills it is split in halves until each half fits (down to one second,
 // below which the rows are handed on as they are, with a warning).
 func (s *Source) queryGroup(ctx context.Context, group string, w sources.Window, sink sources.Sink) error {
-	rows, err := s.query(ctx, group, w)
+	return s.queryGroupWith(ctx, group, w, fmt.Sprintf(insightsQuery, s.queryLimit), nil, sink)
+}
+
+// queryGroupWith is queryGroup with the query qs, which must select
+// @timestamp, @message and @logStream and end in a limit of queryLimit
+// rows; scanned, when not nil, is told the bytes each query scanned.
+func (s *Source) queryGroupWith(ctx context.Context, group string, w sources.Window, qs string, scanned func(int64), sink sources.Sink) error {
+	out, err := s.runQueryOutput(ctx, group, w, qs)
 	if err != nil {
 		return err
 	}
+	if scanned != nil {
+		var n int64
+		if out.Statistics != nil {
+			n = int64(out.Statistics.BytesScanned)
+		}
+		scanned(n)
+	}
+	rows := out.Results
 	if len(rows) >= s.queryLimit && w.End.Sub(w.Start) > time.Second {
 		mid := w.Start.Add(w.End.Sub(w.Start) / 2)
-		if err := s.queryGroup(ctx, group, sources.Window{Start: w.Start, End: mid}, sink); err != nil {
+		if err := s.queryGroupWith(ctx, group, sources.Window{Start: w.Start, End: mid}, qs, scanned, sink); err != nil {
 			return err
 		}
-		return s.queryGroup(ctx, group, sources.Window{Start: mid, End: w.End}, sink)
+		return s.queryGroupWith(ctx, group, sources.Window{Start: mid, End: w.End}, qs, scanned, sink)
 	}
 	if len(rows) >= s.queryLimit {
 		sink.Malformed(sources.Malformed{Where: group, Offset: -1, Reason: fmt.Sprintf("more than %d events in one second at %s: the rest of that second is not read", s.queryLimit, w.Start.Format(time.RFC3339))})
@@ -82,13 +97,18 @@ func (s *Source) queryGroup(ctx context.Context, group string, w sources.Window,
 	return nil
 }
 
-// query runs one Logs Insights query over w and waits for its rows.
-func (s *Source) query(ctx context.Context, group string, w sources.Window) ([][]types.ResultField, error) {
-	return s.runQuery(ctx, group, w, fmt.Sprintf(insightsQuery, s.queryLimit))
-}
-
 // runQuery runs the Logs Insights query qs over w and waits for its rows.
 func (s *Source) runQuery(ctx context.Context, group string, w sources.Window, qs string) ([][]types.ResultField, error) {
+	out, err := s.runQueryOutput(ctx, group, w, qs)
+	if err != nil {
+		return nil, err
+	}
+	return out.Results, nil
+}
+
+// runQueryOutput runs the Logs Insights query qs over w and waits for it
+// to complete: its rows and statistics.
+func (s *Source) runQueryOutput(ctx context.Context, group string, w sources.Window, qs string) (*cloudwatchlogs.GetQueryResultsOutput, error) {
 	in := &cloudwatchlogs.StartQueryInput{
 		StartTime:   sdkaws.Int64(w.Start.Unix()),
 		EndTime:     sdkaws.Int64(w.End.Add(time.Second - 1).Unix()),
@@ -112,7 +132,7 @@ func (s *Source) runQuery(ctx context.Context, group string, w sources.Window, q
 		}
 		switch out.Status {
 		case types.QueryStatusComplete:
-			return out.Results, nil
+			return out, nil
 		case types.QueryStatusFailed, types.QueryStatusCancelled, types.QueryStatusTimeout:
 			return nil, sources.Classified(sources.ClassTransient, fmt.Errorf("cloudwatch: query on %s ended %s", group, out.Status))
 		}
