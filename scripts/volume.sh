@@ -8,13 +8,17 @@
 #
 # WORK (default /tmp/trailhound-volume) holds the binaries, the replayed
 # file and a fresh data directory per command. The environment passes
-# through: GOMEMLIMIT=64MiB scripts/volume.sh measures a soft memory limit.
+# through: GOMEMLIMIT=64MiB scripts/volume.sh measures another soft memory
+# limit than the binary's default (70 MiB), GOMEMLIMIT=off none. COMMANDS
+# (default "plain-decode scan scan-json run-once") picks what to measure:
+# COMMANDS="scan run-once" scripts/volume.sh 10000000.
 # CPU is user plus system time: on a shared machine it varies less than
 # wall time. At 10000000 events (the 10M case, not for CI) the replayed
 # file takes 12.6 GB and the run about half an hour on two cores.
 set -eu
 N=${1:-1000000}
 WORK=${WORK:-/tmp/trailhound-volume}
+COMMANDS=${COMMANDS:-plain-decode scan scan-json run-once}
 mkdir -p "$WORK"
 go build -o "$WORK/" ./cmd/trailhound ./scripts/replay ./scripts/plaindecode
 EVENTS="$WORK/events-$N.jsonl"
@@ -63,11 +67,22 @@ measure() { # measure NAME CMD...: one line of wall time, CPU seconds and peak R
 }
 
 echo "$N events, $(du -m "$EVENTS" | cut -f1) MB"
-measure plain-decode "$WORK/plaindecode" "$EVENTS"
-config "$WORK/scan"
-measure scan "$WORK/trailhound" scan --config "$WORK/scan/trailhound.yaml" --no-notify
-config "$WORK/scan-json"
-measure scan-json "$WORK/trailhound" scan --config "$WORK/scan-json/trailhound.yaml" --no-notify --format json
-config "$WORK/run"
-measure run-once "$WORK/trailhound" run --config "$WORK/run/trailhound.yaml" --once
-tail -n 1 "$WORK/scan.out"
+for c in $COMMANDS; do
+	case $c in
+	plain-decode) measure plain-decode "$WORK/plaindecode" "$EVENTS" ;;
+	scan)
+		config "$WORK/scan"
+		measure scan "$WORK/trailhound" scan --config "$WORK/scan/trailhound.yaml" --no-notify
+		tail -n 1 "$WORK/scan.out"
+		;;
+	scan-json)
+		config "$WORK/scan-json"
+		measure scan-json "$WORK/trailhound" scan --config "$WORK/scan-json/trailhound.yaml" --no-notify --format json
+		;;
+	run-once)
+		config "$WORK/run"
+		measure run-once "$WORK/trailhound" run --config "$WORK/run/trailhound.yaml" --once
+		;;
+	*) echo "volume.sh: unknown command $c in COMMANDS" >&2 && exit 2 ;;
+	esac
+done

@@ -228,6 +228,11 @@ func (j *Job) Run(ctx context.Context) (*Result, error) {
 			j.OnStored(pending, ing)
 		}
 		pending, newIDs = pending[:0], newIDs[:0]
+		// Pages this commit read from the database's map would stay in
+		// the resident set until bbolt remaps; a long poll drops them.
+		if err := releaseMapped(db); err != nil {
+			log.Warn("database map", "source", name, "err", err)
+		}
 		return nil
 	}
 	var storeErr error
