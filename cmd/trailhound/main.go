@@ -65,7 +65,9 @@ type env struct {
 }
 
 func main() {
-	setMemoryLimit(os.Getenv)
+	if !isDaemon(os.Args[1:]) {
+		setMemoryLimit(os.Getenv)
+	}
 	os.Exit(realMain(&env{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}, os.Args[1:]))
 }
 
@@ -77,6 +79,25 @@ func main() {
 // it, with the collector then taking up to half of its CPU time. Set
 // GOMEMLIMIT (a size, or "off" for no limit) to choose otherwise.
 const defaultMemoryLimit = 70 << 20
+
+// isDaemon reports whether args start the long-running bot (`run`
+// without --once). The bot keeps the Go runtime's own defaults: its live
+// heap grows with the sources and baselines it serves, and a soft limit
+// below that would have the collector take up to half of its CPU time for
+// as long as it runs. One-shot commands (scan, run --once, baseline,
+// backtest) read a bounded input and get defaultMemoryLimit.
+func isDaemon(args []string) bool {
+	if len(args) == 0 || args[0] != "run" {
+		return false
+	}
+	for _, a := range args[1:] {
+		if a == "--once" || a == "-once" || strings.HasPrefix(a, "--once=") || strings.HasPrefix(a, "-once=") {
+			once := a == "--once" || a == "-once" || strings.HasSuffix(a, "=true") || strings.HasSuffix(a, "=1")
+			return !once
+		}
+	}
+	return true
+}
 
 // setMemoryLimit sets defaultMemoryLimit unless GOMEMLIMIT is set, and
 // returns the limit in force.

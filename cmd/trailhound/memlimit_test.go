@@ -33,3 +33,24 @@ func TestMemoryLimitDefaultUnlessGOMEMLIMIT(t *testing.T) {
 		t.Fatalf("runtime limit=%d with GOMEMLIMIT set, want %d", got, other)
 	}
 }
+
+func TestDaemonKeepsRuntimeDefaults(t *testing.T) {
+	for _, tc := range []struct {
+		args   []string
+		daemon bool
+	}{
+		{[]string{"run"}, true},
+		{[]string{"run", "--config", "x.yaml"}, true},
+		{[]string{"run", "--once=false"}, true},
+		{[]string{"run", "--once"}, false},
+		{[]string{"run", "--config", "x.yaml", "-once"}, false},
+		{[]string{"run", "--once=true"}, false},
+		{[]string{"scan"}, false},
+		{[]string{"rules", "backtest", "run"}, false},
+		{nil, false},
+	} {
+		if got := isDaemon(tc.args); got != tc.daemon {
+			t.Errorf("isDaemon(%q)=%v, want %v", tc.args, got, tc.daemon)
+		}
+	}
+}
