@@ -47,18 +47,7 @@ var athenaDialect = &dialect{
 	jsonArray: func(col, path string) string {
 		return "json_array_length(json_extract(" + col + ", " + path + ")) IS NOT NULL"
 	},
-	jsonPath: func(keys []string) string {
-		var b strings.Builder
-		b.WriteString("$")
-		for _, k := range keys {
-			if simpleKey.MatchString(k) {
-				b.WriteString("." + k)
-			} else {
-				b.WriteString(`["` + k + `"]`)
-			}
-		}
-		return quote(b.String())
-	},
+	jsonPath:  func(keys []string) string { return jsonPath(keys, `["`, `"]`) },
 	timestamp: func(x string) string { return "from_iso8601_timestamp(" + x + ")" },
 	seconds:   func(n int64) string { return fmt.Sprintf("INTERVAL '%d' SECOND", n) },
 }
@@ -75,20 +64,25 @@ var duckDialect = &dialect{
 	jsonArray: func(col, path string) string {
 		return "json_type(" + col + ", " + path + ") = 'ARRAY'"
 	},
-	jsonPath: func(keys []string) string {
-		var b strings.Builder
-		b.WriteString("$")
-		for _, k := range keys {
-			if simpleKey.MatchString(k) {
-				b.WriteString("." + k)
-			} else {
-				b.WriteString(`."` + k + `"`)
-			}
-		}
-		return quote(b.String())
-	},
+	jsonPath:  func(keys []string) string { return jsonPath(keys, `."`, `"`) },
 	timestamp: func(x string) string { return "CAST(" + x + " AS TIMESTAMPTZ)" },
 	seconds:   func(n int64) string { return fmt.Sprintf("INTERVAL %d SECOND", n) },
+}
+
+// jsonPath writes keys as a JSONPath from the root, as a SQL string
+// literal: simple keys as .key, others between open and close (the
+// dialects quote them differently).
+func jsonPath(keys []string, open, close string) string {
+	var b strings.Builder
+	b.WriteString("$")
+	for _, k := range keys {
+		if simpleKey.MatchString(k) {
+			b.WriteString("." + k)
+		} else {
+			b.WriteString(open + k + close)
+		}
+	}
+	return quote(b.String())
 }
 
 // quote writes s as a SQL string literal.
