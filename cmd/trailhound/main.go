@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"runtime/debug"
 	"sort"
@@ -65,9 +66,7 @@ type env struct {
 }
 
 func main() {
-	if !isDaemon(os.Args[1:]) {
-		setMemoryLimit(os.Getenv)
-	}
+	setMemoryLimit(os.Getenv)
 	os.Exit(realMain(&env{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}, os.Args[1:]))
 }
 
@@ -80,25 +79,6 @@ func main() {
 // GOMEMLIMIT (a size, or "off" for no limit) to choose otherwise.
 const defaultMemoryLimit = 70 << 20
 
-// isDaemon reports whether args start the long-running bot (`run`
-// without --once). The bot keeps the Go runtime's own defaults: its live
-// heap grows with the sources and baselines it serves, and a soft limit
-// below that would have the collector take up to half of its CPU time for
-// as long as it runs. One-shot commands (scan, run --once, baseline,
-// backtest) read a bounded input and get defaultMemoryLimit.
-func isDaemon(args []string) bool {
-	if len(args) == 0 || args[0] != "run" {
-		return false
-	}
-	for _, a := range args[1:] {
-		if a == "--once" || a == "-once" || strings.HasPrefix(a, "--once=") || strings.HasPrefix(a, "-once=") {
-			once := a == "--once" || a == "-once" || strings.HasSuffix(a, "=true") || strings.HasSuffix(a, "=1")
-			return !once
-		}
-	}
-	return true
-}
-
 // setMemoryLimit sets defaultMemoryLimit unless GOMEMLIMIT is set, and
 // returns the limit in force.
 func setMemoryLimit(getenv func(string) string) int64 {
@@ -107,6 +87,19 @@ func setMemoryLimit(getenv func(string) string) int64 {
 	}
 	debug.SetMemoryLimit(defaultMemoryLimit)
 	return defaultMemoryLimit
+}
+
+// keepRuntimeMemoryLimit gives the long-running bot (`run` without
+// --once) the Go runtime's own default, no limit, unless GOMEMLIMIT is
+// set, and returns the limit in force. The bot's live heap grows with the
+// sources and baselines it serves, and a soft limit below it would have the
+// collector take up to half of its CPU time for as long as it runs.
+func keepRuntimeMemoryLimit(getenv func(string) string) int64 {
+	if getenv("GOMEMLIMIT") != "" {
+		return debug.SetMemoryLimit(-1)
+	}
+	debug.SetMemoryLimit(math.MaxInt64)
+	return math.MaxInt64
 }
 
 func realMain(e *env, args []string) int {

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"math"
 	"runtime/debug"
 	"testing"
 )
@@ -35,22 +37,42 @@ func TestMemoryLimitDefaultUnlessGOMEMLIMIT(t *testing.T) {
 }
 
 func TestDaemonKeepsRuntimeDefaults(t *testing.T) {
+	prev := debug.SetMemoryLimit(-1)
+	t.Cleanup(func() { debug.SetMemoryLimit(prev) })
 	for _, tc := range []struct {
 		args   []string
 		daemon bool
 	}{
-		{[]string{"run"}, true},
-		{[]string{"run", "--config", "x.yaml"}, true},
-		{[]string{"run", "--once=false"}, true},
-		{[]string{"run", "--once"}, false},
-		{[]string{"run", "--config", "x.yaml", "-once"}, false},
-		{[]string{"run", "--once=true"}, false},
-		{[]string{"scan"}, false},
-		{[]string{"rules", "backtest", "run"}, false},
-		{nil, false},
+		{[]string{"run", "--config", "/nonexistent/trailhound.yaml"}, true},
+		{[]string{"run", "--once=false", "--config", "/nonexistent/trailhound.yaml"}, true},
+		{[]string{"run", "--once", "--config", "/nonexistent/trailhound.yaml"}, false},
+		{[]string{"run", "-once", "--config", "/nonexistent/trailhound.yaml"}, false},
+		{[]string{"run", "--once=true", "--config", "/nonexistent/trailhound.yaml"}, false},
+		{[]string{"run", "--once=T", "--config", "/nonexistent/trailhound.yaml"}, false},
 	} {
-		if got := isDaemon(tc.args); got != tc.daemon {
-			t.Errorf("isDaemon(%q)=%v, want %v", tc.args, got, tc.daemon)
+		setMemoryLimit(func(string) string { return "" })
+		var out, errb bytes.Buffer
+		// The config does not exist: run stops after parsing its flags.
+		realMain(&env{stdout: &out, stderr: &errb, getenv: func(string) string { return "" }}, tc.args)
+		want := int64(defaultMemoryLimit)
+		if tc.daemon {
+			want = math.MaxInt64
 		}
+		if got := debug.SetMemoryLimit(-1); got != want {
+			t.Errorf("%q: limit=%d, want %d", tc.args, got, want)
+		}
+	}
+
+	// With GOMEMLIMIT set, the runtime has read it: the bot keeps it.
+	const other = 1 << 40
+	debug.SetMemoryLimit(other)
+	env := func(k string) string {
+		if k == "GOMEMLIMIT" {
+			return "1TiB"
+		}
+		return ""
+	}
+	if got := keepRuntimeMemoryLimit(env); got != other {
+		t.Fatalf("limit=%d with GOMEMLIMIT set, want %d", got, other)
 	}
 }

@@ -35,6 +35,9 @@ func cmdRun(e *env, args []string) int {
 	if code := parseFlags(fs, args); code >= 0 {
 		return code
 	}
+	if !*once {
+		keepRuntimeMemoryLimit(e.getenv)
+	}
 	// Signals are handled from the start, so a stop during start-up is
 	// also orderly.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
