@@ -25,39 +25,22 @@ func leaf(s, key string) *bx { return &bx{k: 'l', leaf: s, key: key} }
 
 func nleaf(s, key string) *bx { return &bx{k: 'l', leaf: s, key: key, nullable: true} }
 
-func and(xs ...*bx) *bx {
-	var out []*bx
-	for _, x := range xs {
-		switch x.k {
-		case 'f':
-			return bFalse
-		case 't':
-			continue
-		case '&':
-			out = append(out, x.xs...)
-		default:
-			out = append(out, x)
-		}
-	}
-	out = dedup(out)
-	switch len(out) {
-	case 0:
-		return bTrue
-	case 1:
-		return out[0]
-	}
-	return &bx{k: '&', xs: out}
-}
+func and(xs ...*bx) *bx { return join('&', bTrue, bFalse, xs) }
 
-func or(xs ...*bx) *bx {
+func or(xs ...*bx) *bx { return join('|', bFalse, bTrue, xs) }
+
+// join builds the conjunction ('&') or disjunction ('|') of xs: unit (true
+// for and, false for or) drops out, zero decides the whole, nested terms of
+// the same kind are flattened and repeats removed.
+func join(k byte, unit, zero *bx, xs []*bx) *bx {
 	var out []*bx
 	for _, x := range xs {
 		switch x.k {
-		case 't':
-			return bTrue
-		case 'f':
+		case zero.k:
+			return zero
+		case unit.k:
 			continue
-		case '|':
+		case k:
 			out = append(out, x.xs...)
 		default:
 			out = append(out, x)
@@ -66,11 +49,11 @@ func or(xs ...*bx) *bx {
 	out = dedup(out)
 	switch len(out) {
 	case 0:
-		return bFalse
+		return unit
 	case 1:
 		return out[0]
 	}
-	return &bx{k: '|', xs: out}
+	return &bx{k: k, xs: out}
 }
 
 func not(x *bx) *bx {
