@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -203,16 +202,7 @@ func TestBacktestAthena(t *testing.T) {
 	awsEnv(t)
 	sample := repoFile(t, "sources/athena/testdata/invictus-subset.jsonl")
 	fake := athenatest.New(t)
-	f, err := os.Open(sample)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		fake.Add(t, append([]byte(nil), sc.Bytes()...))
-	}
-	f.Close()
+	fake.Add(t, athenatest.ReadLines(t, sample)...)
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "c.yaml")
 	body := fmt.Sprintf(`data_dir: %s

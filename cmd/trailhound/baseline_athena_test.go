@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -24,15 +23,7 @@ func TestBaselineFromAthenaAggregates(t *testing.T) {
 	hist := filepath.Join(dir, "history.jsonl")
 	n := writeHistory(t, hist, end)
 	fake := athenatest.New(t)
-	f, err := os.Open(hist)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fake.Add(t, append([]byte(nil), sc.Bytes()...))
-	}
-	f.Close()
+	fake.Add(t, athenatest.ReadLines(t, hist)...)
 	cfg := filepath.Join(dir, "trailhound.yaml")
 	body := fmt.Sprintf(`data_dir: ./data
 sources:

@@ -1,7 +1,6 @@
 package athena
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -27,18 +26,7 @@ func TestMain(m *testing.M) { os.Exit(awstest.MotoMain(m)) }
 // subset reads the bundled CloudTrail records (see testdata/README.md).
 func subset(t testing.TB) [][]byte {
 	t.Helper()
-	f, err := os.Open("testdata/invictus-subset.jsonl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var out [][]byte
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		out = append(out, append([]byte(nil), sc.Bytes()...))
-	}
-	return out
+	return athenatest.ReadLines(t, "testdata/invictus-subset.jsonl")
 }
 
 // newSource builds a source through the config path, pointed at url.

@@ -14,6 +14,7 @@
 package athenatest
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
@@ -21,6 +22,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"regexp"
 	"sort"
 	"strconv"
@@ -154,6 +156,27 @@ func (s *Server) Add(t testing.TB, records ...[]byte) {
 		}
 		return s.records[i].id < s.records[j].id
 	})
+}
+
+// ReadLines reads a JSON Lines file of CloudTrail records, one record a
+// line (lines up to 1 MiB), for Add.
+func ReadLines(t testing.TB, path string) [][]byte {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out [][]byte
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		out = append(out, append([]byte(nil), sc.Bytes()...))
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatalf("athenatest: read %s: %v", path, err)
+	}
+	return out
 }
 
 // PartitionBytes returns the size of the date partitions from and to
