@@ -90,7 +90,9 @@ func (l *DynamoDBLease) Acquire(ctx context.Context, holder string, now time.Tim
 }
 
 // Renew implements Lease: the expiry moves only while the item still
-// names this holder and epoch.
+// names this holder and epoch, and was not released: a renewal sent
+// before a release that arrives after it must not take the lease back
+// from the standby.
 func (l *DynamoDBLease) Renew(ctx context.Context, g Grant, now time.Time, ttl time.Duration) (Grant, error) {
 	next := g
 	next.Expires = now.Add(ttl)
@@ -107,12 +109,14 @@ func (l *DynamoDBLease) Release(ctx context.Context, g Grant) error {
 
 func (l *DynamoDBLease) setExpires(ctx context.Context, g Grant, exp time.Time) error {
 	_, err := l.Client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:           &l.Table,
-		Key:                 l.key(),
-		UpdateExpression:    aws.String("SET expires = :exp"),
-		ConditionExpression: aws.String("holder = :me AND epoch = :epoch"),
+		TableName:        &l.Table,
+		Key:              l.key(),
+		UpdateExpression: aws.String("SET expires = :exp"),
+		// A released lease (expires 0) stays released.
+		ConditionExpression: aws.String("holder = :me AND epoch = :epoch AND expires <> :released"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":exp": ms(exp), ":me": &types.AttributeValueMemberS{Value: g.Holder}, ":epoch": num(g.Epoch),
+			":released": ms(time.UnixMilli(0)),
 		},
 	})
 	if isConditionFailed(err) {

@@ -64,9 +64,14 @@ func TestLease(t *testing.T) {
 			if _, err := l.Acquire(ctx, "c", t0.Add(60*time.Second), ttl); !errors.Is(err, ErrHeld) {
 				t.Fatalf("err=%v, want b to still hold it", err)
 			}
-			// b releases: c takes over at once, at epoch 3.
+			// b releases: c takes over at once, at epoch 3. A renewal b
+			// sent before its release, arriving after it, changes
+			// nothing: it would hold the standby off until the TTL ran out.
 			if err := l.Release(ctx, b); err != nil {
 				t.Fatal(err)
+			}
+			if _, err := l.Renew(ctx, b, t0.Add(60*time.Second), ttl); !errors.Is(err, ErrLost) {
+				t.Fatalf("renewal arriving after the release: err=%v, want ErrLost", err)
 			}
 			c, err := l.Acquire(ctx, "c", t0.Add(61*time.Second), ttl)
 			if err != nil || c.Epoch != 3 {

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -175,11 +177,50 @@ type Dispatcher struct {
 	Fence func() error
 }
 
+// dispatchLock keeps the dispatch passes over one store from overlapping.
+type dispatchLock struct {
+	mu sync.Mutex
+	// again is set by a pass that found another running: the running
+	// pass reads the outbox once more before it returns.
+	again atomic.Bool
+}
+
 // Dispatch tries every due outbox item once, in order, and returns how many
 // notifications were delivered. Items that fail with a retryable error are
 // kept with a backoff; a permanent error is logged and that delivery is
 // skipped.
+//
+// Passes over one store never overlap: a pass that starts while another
+// is running (a schedule firing again while a post is slow) returns at
+// once, delivering nothing itself, and the running pass reads the outbox
+// again before it returns, so what was queued meanwhile is not left
+// waiting. Two passes at once would post the same card twice, and each
+// would save its own copy of an item over the other's.
 func (d *Dispatcher) Dispatch(ctx context.Context) (int, error) {
+	l := &d.Store.dispatch
+	l.again.Store(true)
+	total := 0
+	// Re-check after unlocking: a pass that found the lock held just
+	// before it was released has left its request in again.
+	for l.again.Load() {
+		if !l.mu.TryLock() {
+			return total, nil // the running pass sees again
+		}
+		for l.again.Swap(false) {
+			n, err := d.dispatchOnce(ctx)
+			total += n
+			if err != nil {
+				l.mu.Unlock()
+				return total, err
+			}
+		}
+		l.mu.Unlock()
+	}
+	return total, nil
+}
+
+// dispatchOnce is one pass over the outbox.
+func (d *Dispatcher) dispatchOnce(ctx context.Context) (int, error) {
 	defer func() {
 		if n, err := d.Store.Pending(); err == nil {
 			metricOutbox.Set(float64(n))
@@ -291,7 +332,7 @@ func (d *Dispatcher) Dispatch(ctx context.Context) (int, error) {
 					got.Notifier, got.Target = name, dl.target.dest()
 					// A card posted now shows the latest state too.
 					redrawn[alert.ID+"|"+name+"|m:"+got.MessageID] = true
-					if err := d.Store.recordMessage(alert.ID, dl.ref, got); err != nil {
+					if err := d.update(func(tx *bolt.Tx) error { return d.Store.recordMessage(tx, alert.ID, dl.ref, got) }); err != nil {
 						return delivered, err
 					}
 					alert, _ = d.Store.Get(alert.ID)
@@ -473,7 +514,7 @@ func (d *Dispatcher) save(it outboxItem) error {
 	if err != nil {
 		return err
 	}
-	return d.Store.db.Update(func(tx *bolt.Tx) error {
+	return d.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketOutbox)
 		if b.Get(u64(it.Seq)) == nil {
 			return nil
@@ -483,45 +524,55 @@ func (d *Dispatcher) save(it outboxItem) error {
 }
 
 func (d *Dispatcher) finish(seq uint64) error {
-	return d.Store.db.Update(func(tx *bolt.Tx) error {
+	return d.update(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketOutbox).Delete(u64(seq))
+	})
+}
+
+// update runs fn in a write transaction that checks the fence first,
+// inside it: a replica that lost its lease commits nothing it begins,
+// even when it lost it (paused, say) between a post and its record.
+func (d *Dispatcher) update(fn func(tx *bolt.Tx) error) error {
+	return d.Store.db.Update(func(tx *bolt.Tx) error {
+		if err := d.fence(); err != nil {
+			return err
+		}
+		return fn(tx)
 	})
 }
 
 // recordMessage records where an alert's message was posted: it replaces
 // old (when the notifier re-posted) or a reference with the same message
 // id, or adds a new one.
-func (s *Store) recordMessage(alertID string, old, ref MessageRef) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
-		a, err := getAlert(tx, alertID)
-		if err != nil {
-			return err
+func (s *Store) recordMessage(tx *bolt.Tx, alertID string, old, ref MessageRef) error {
+	a, err := getAlert(tx, alertID)
+	if err != nil {
+		return err
+	}
+	replaced := false
+	for i, m := range a.Messages {
+		same := m.Notifier == ref.Notifier && m.MessageID == ref.MessageID
+		if old.MessageID != "" {
+			same = same || m.Notifier == old.Notifier && m.MessageID == old.MessageID
 		}
-		replaced := false
-		for i, m := range a.Messages {
-			same := m.Notifier == ref.Notifier && m.MessageID == ref.MessageID
-			if old.MessageID != "" {
-				same = same || m.Notifier == old.Notifier && m.MessageID == old.MessageID
-			}
-			if same && !replaced {
-				a.Messages[i], replaced = ref, true
-			}
+		if same && !replaced {
+			a.Messages[i], replaced = ref, true
 		}
-		first := len(a.Messages) == 0
-		if !replaced {
-			a.Messages = append(a.Messages, ref)
-		}
-		if err := putAlert(tx, a); err != nil {
-			return err
-		}
-		if !first {
-			return nil
-		}
-		// The first card of the alert: tell AWS, once, in the same
-		// transaction that records it.
-		where := ref.Notifier + " #" + cmpOr(cmpOr(ref.Channel, ref.Target), "default channel")
-		return s.enqueueWriteBack(tx, a, actionPosted, SystemActor, "posted to "+where+" as "+a.ID, s.now())
-	})
+	}
+	first := len(a.Messages) == 0
+	if !replaced {
+		a.Messages = append(a.Messages, ref)
+	}
+	if err := putAlert(tx, a); err != nil {
+		return err
+	}
+	if !first {
+		return nil
+	}
+	// The first card of the alert: tell AWS, once, in the same
+	// transaction that records it.
+	where := ref.Notifier + " #" + cmpOr(cmpOr(ref.Channel, ref.Target), "default channel")
+	return s.enqueueWriteBack(tx, a, actionPosted, SystemActor, "posted to "+where+" as "+a.ID, s.now())
 }
 
 // resolveAsked replaces an asked identity looked up by email with the

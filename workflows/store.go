@@ -73,6 +73,9 @@ type Store struct {
 	// WriteBack says whether decisions about AWS findings are queued for
 	// writing back to AWS (writeback.go).
 	WriteBack WriteBackSettings
+
+	// dispatch serialises the outbox's dispatch passes (outbox.go).
+	dispatch dispatchLock
 }
 
 var defaultConfig = DefaultConfig()

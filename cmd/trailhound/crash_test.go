@@ -47,6 +47,9 @@ type crashDiscord struct {
 	messages map[string][]map[string]any // channel -> messages, newest first
 	cards    map[string]int              // alert id -> card messages created
 	creates  int
+	// log lists the creates: time, card marker, held or not, for
+	// failure messages.
+	log []string
 
 	// holdAt, when > 0, holds the response of the holdAt-th create.
 	holdAt int
@@ -112,6 +115,11 @@ func (f *crashDiscord) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		f.creates++
 		hold := f.holdAt > 0 && f.creates == f.holdAt
+		marker := ""
+		for _, e := range m.Embeds {
+			marker += cardMarkerRe.FindString(e.Footer.Text)
+		}
+		f.log = append(f.log, fmt.Sprintf("%s create %d (%s) from %s held=%v", time.Now().Format("15:04:05.000"), f.creates, marker, r.RemoteAddr, hold))
 		held, resume := f.held, f.resume
 		f.mu.Unlock()
 		if hold {
@@ -151,6 +159,13 @@ func (f *crashDiscord) arm(n int) (held, resume chan struct{}) {
 	defer f.mu.Unlock()
 	f.holdAt, f.held, f.resume = f.creates+n, make(chan struct{}), make(chan struct{})
 	return f.held, f.resume
+}
+
+// createLog returns the log of creates, a line each.
+func (f *crashDiscord) createLog() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return strings.Join(f.log, "\n")
 }
 
 func (f *crashDiscord) disarm() {
