@@ -249,6 +249,10 @@ func (d *Dispatcher) dispatchOnce(ctx context.Context) (int, error) {
 	}
 	delivered := 0
 	now := d.Store.now()
+	nctx := ctx // what notifiers get: with the fence, checked before each request
+	if d.Fence != nil {
+		nctx = WithFence(ctx, d.Fence)
+	}
 	// redrawn marks the messages an update redrew in this pass. Every item
 	// was read before the first redraw fetched its alert, so a later update
 	// of the same message would draw the same state again: it is dropped.
@@ -297,7 +301,7 @@ func (d *Dispatcher) dispatchOnce(ctx context.Context) (int, error) {
 					if ferr := d.fence(); ferr != nil {
 						return delivered, ferr
 					}
-					got, retry, err = n.Notify(ctx, note)
+					got, retry, err = n.Notify(nctx, note)
 					// Lost the lease while posting: record nothing; the
 					// next holder finds the post by its key.
 					if ferr := d.fence(); ferr != nil {
@@ -456,6 +460,27 @@ func deliveries(it *outboxItem, a *Alert, name string, blind bool, maxCopies int
 		out = append(out, dl)
 	}
 	return out
+}
+
+// fenceKey carries a Dispatcher's Fence in the context it gives Notify.
+type fenceKey struct{}
+
+// WithFence returns ctx carrying fence, for CheckFence; the dispatcher
+// gives notifiers such a context when it has a Fence.
+func WithFence(ctx context.Context, fence func() error) context.Context {
+	return context.WithValue(ctx, fenceKey{}, fence)
+}
+
+// CheckFence returns the error of the fence the dispatcher put in ctx (see
+// Dispatcher.Fence), nil when there is none. A notifier calls it right
+// before each request that posts or edits, after any wait of its own, so
+// that a replica paused in the middle of a notification, and woken after
+// another took the lease over, sends nothing.
+func CheckFence(ctx context.Context) error {
+	if f, ok := ctx.Value(fenceKey{}).(func() error); ok {
+		return f()
+	}
+	return nil
 }
 
 // fence returns the Fence's error, nil without a Fence.

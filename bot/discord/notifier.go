@@ -182,6 +182,9 @@ func (n *Notifier) Notify(ctx context.Context, note workflows.Notification) (wor
 		return ref, false, nil
 	}
 	if main && m.Card != nil && n.posts != nil && note.Key != "" {
+		if err := workflows.CheckFence(ctx); err != nil {
+			return ref, false, err
+		}
 		earlier, seen, err := n.posts.begin(nonceFor(note.Key), postEntry{Channel: channel, Marker: cardMarker(note.Alert.ID), At: n.now()})
 		if err != nil {
 			return ref, true, err
@@ -260,6 +263,11 @@ func (n *Notifier) send(ctx context.Context, channelID string, ms *discordgo.Mes
 	if err := n.budget.Wait(ctx, channelID); err != nil {
 		return nil, err
 	}
+	// Right before the request: a replica that lost its lease while
+	// waiting sends nothing.
+	if err := workflows.CheckFence(ctx); err != nil {
+		return nil, err
+	}
 	body := createMessage{MessageSend: ms, Nonce: nonceFor(key), EnforceNonce: key != ""}
 	endpoint := discordgo.EndpointChannelMessages(channelID)
 	var resp []byte
@@ -306,6 +314,9 @@ func (n *Notifier) postInThread(ctx context.Context, ref workflows.MessageRef, n
 		return err
 	}
 	name := clip(fmt.Sprintf("%s: similar findings", note.Alert.ID), 100)
+	if err := workflows.CheckFence(ctx); err != nil {
+		return err
+	}
 	_, terr := n.session.MessageThreadStartComplex(ref.Channel, ref.MessageID, &discordgo.ThreadStart{Name: name, AutoArchiveDuration: 10080}, discordgo.WithContext(ctx))
 	switch {
 	case terr == nil || apiCode(terr) == codeThreadAlreadyExists:
@@ -326,6 +337,9 @@ func (n *Notifier) postInThread(ctx context.Context, ref workflows.MessageRef, n
 func (n *Notifier) redraw(ctx context.Context, ref workflows.MessageRef, a workflows.Alert) error {
 	return n.guarded(ctx, ref.MessageID, a, func(ctx context.Context, a workflows.Alert) error {
 		if err := n.budget.Wait(ctx, ref.Channel); err != nil {
+			return err
+		}
+		if err := workflows.CheckFence(ctx); err != nil {
 			return err
 		}
 		_, err := n.session.ChannelMessageEditComplex(n.render.cardEdit(bot.CardFor(a), ref.Channel, ref.MessageID), discordgo.WithContext(ctx), discordgo.WithRetryOnRatelimit(false))

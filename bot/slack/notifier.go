@@ -479,6 +479,11 @@ func (n *Notifier) call(ctx context.Context, f func() error) error {
 				return err
 			}
 		}
+		// Right before the request: a replica that lost its lease
+		// while waiting sends nothing.
+		if err := workflows.CheckFence(ctx); err != nil {
+			return err
+		}
 		err := f()
 		var rl *slackapi.RateLimitedError
 		if !errors.As(err, &rl) {

@@ -634,6 +634,11 @@ func TestSplitBrain(t *testing.T) {
 		t.Fatalf("a did not post twice in a minute\n%s", a.logs())
 	}
 	_ = a.cmd.Process.Signal(syscall.SIGSTOP)
+	// A stop is not instant: the thread the kernel picks to handle it
+	// must run first, and on a loaded machine a's other threads go on
+	// meanwhile, posting and committing with a valid lease. What a does
+	// after waking is measured from the moment it has stopped.
+	waitStopped(t, a.cmd.Process.Pid)
 	stopped := time.Now()
 	close(resume) // the answer waits in a's socket until it wakes
 	server.disarm()
@@ -732,6 +737,40 @@ func setListen(t *testing.T, cfg, addr string) {
 	text := strings.Replace(string(b), `listen: "127.0.0.1:0"`, fmt.Sprintf("listen: %q", addr), 1)
 	if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// waitStopped waits until every thread of a process is stopped (state T
+// in /proc), as SIGSTOP leaves it. Without /proc it cannot tell, and
+// returns at once.
+func waitStopped(t *testing.T, pid int) {
+	t.Helper()
+	if _, err := os.Stat("/proc/self/task"); err != nil {
+		return
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+		running := len(tasks) == 0
+		for _, task := range tasks {
+			b, err := os.ReadFile(task)
+			if err != nil {
+				continue // the thread has exited
+			}
+			// "tid (comm) S ...": the state follows the last ')'.
+			i := bytes.LastIndexByte(b, ')')
+			if i < 0 || i+2 >= len(b) || (b[i+2] != 'T' && b[i+2] != 't') {
+				running = true
+				break
+			}
+		}
+		if !running {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d did not stop within 30s of SIGSTOP", pid)
+		}
+		time.Sleep(time.Millisecond) // poll /proc
 	}
 }
 
