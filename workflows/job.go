@@ -242,7 +242,7 @@ func (j *Job) Run(ctx context.Context) (*Result, error) {
 				// No usable eventTime: judge the record at processing
 				// time, so windows and baselines stay sane.
 				ev.Time = now
-				ev.Warnings = append(ev.Warnings, "eventTime: unknown; judged at processing time")
+				ev.Warnings = append(ev.Warnings, warnUnknownTime)
 			}
 			if j.Stateful {
 				// Hash only when there is something to look up or keep:
@@ -273,6 +273,7 @@ func (j *Job) Run(ctx context.Context) (*Result, error) {
 				latest = ev.Time
 			}
 			fs, err := j.Detectors.Detect(ctx, ev)
+			j.Alerts.noteJudgedNow(ev, fs)
 			if err != nil {
 				res.DetectErrors++
 				log.Warn("detector error", "source", name, "event", ev.ID, "err", err)

@@ -516,17 +516,21 @@ func TestAlertIDs(t *testing.T) {
 	db := testdb.Open(t)
 	alerts, _ := NewStore(db)
 	srcStore, _ := sources.NewStore(db)
-	var fps []string
+	var found []detectors.Finding
 	job := &Job{Source: &listSource{events: events(2), failAfter: -1}, Detectors: detectors.NewEngine(everyEvent{}), Alerts: alerts, Sources: srcStore,
 		OnStored: func(fs []detectors.Finding, _ IngestResult) {
-			for _, f := range fs {
-				fps = append(fps, f.Fingerprint)
-			}
+			found = append(found, fs...)
 		}}
 	if _, err := job.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	ids := alerts.AlertIDs(append(fps, "unknown"))
+	unknown := found[0]
+	unknown.Fingerprint = "unknown"
+	ids := alerts.AlertIDs(append(found, unknown))
+	fps := make([]string, len(found))
+	for i, f := range found {
+		fps[i] = f.Fingerprint
+	}
 	for i, fp := range fps {
 		a, err := alerts.FindByFingerprint(fp)
 		if err != nil || ids[i] != a.ID {

@@ -1,17 +1,25 @@
 package workflows
 
-import bolt "go.etcd.io/bbolt"
+import (
+	bolt "go.etcd.io/bbolt"
 
-// AlertIDs returns, for each fingerprint, the id of the alert its finding
-// was stored in, or "" when none was: one read transaction for them all,
-// and no alert decoded. A scan names the alert of each finding this way,
-// a batch at a time.
-func (s *Store) AlertIDs(fingerprints []string) []string {
-	ids := make([]string, len(fingerprints))
+	"github.com/trailhound/trailhound/detectors"
+)
+
+// AlertIDs returns, for each finding, the id of the alert it was stored
+// in, or "" when none was: one read transaction for them all, and no
+// alert decoded. A scan names the alert of each finding this way, a batch
+// at a time. The findings' times find their fingerprints in the index
+// (fingerprints.go), so a batch reads the pages of its own hours.
+func (s *Store) AlertIDs(findings []detectors.Finding) []string {
+	ids := make([]string, len(findings))
 	_ = s.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketFingerprints)
-		for i, fp := range fingerprints {
-			if id := b.Get([]byte(fp)); id != nil {
+		x, err := fingerprints(tx)
+		if err != nil {
+			return err
+		}
+		for i := range findings {
+			if id := x.get(&findings[i]); id != nil {
 				ids[i] = string(id)
 			}
 		}

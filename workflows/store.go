@@ -76,6 +76,9 @@ type Store struct {
 
 	// dispatch serialises the outbox's dispatch passes (outbox.go).
 	dispatch dispatchLock
+	// judgedNow holds findings of events without a time of their own,
+	// noted by the job for Ingest (fingerprints.go).
+	judgedNow judgedNow
 }
 
 var defaultConfig = DefaultConfig()
@@ -90,8 +93,20 @@ func (s *Store) config() *Config {
 // NewStore creates the workflow buckets if needed.
 func NewStore(db *bolt.DB) (*Store, error) {
 	err := db.Update(func(tx *bolt.Tx) error {
+		fresh := tx.Bucket(bucketFingerprints) == nil
 		for _, b := range [][]byte{bucketAlerts, bucketFingerprints, bucketGroups, bucketAudit, bucketOutbox} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		if fresh {
+			// A new database has no fingerprints to move to the hourly
+			// index (migrateFingerprints).
+			hourly, err := tx.CreateBucket(bucketHourFingerprints)
+			if err != nil {
+				return err
+			}
+			if err := hourly.SetSequence(1); err != nil {
 				return err
 			}
 		}
@@ -115,6 +130,9 @@ func NewStore(db *bolt.DB) (*Store, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("workflows: create buckets: %w", err)
+	}
+	if err := migrateFingerprints(db); err != nil {
+		return nil, err
 	}
 	return &Store{db: db, Now: time.Now}, nil
 }
@@ -151,7 +169,11 @@ func (s *Store) Ingest(tx *bolt.Tx, findings []detectors.Finding) (IngestResult,
 	if window <= 0 {
 		window = cfg.GroupWindow
 	}
-	fps, groups, alerts := tx.Bucket(bucketFingerprints), tx.Bucket(bucketGroups), tx.Bucket(bucketAlerts)
+	groups, alerts := tx.Bucket(bucketGroups), tx.Bucket(bucketAlerts)
+	fps, err := fingerprints(tx)
+	if err != nil {
+		return res, err
+	}
 	active, err := silences(tx, now)
 	if err != nil {
 		return res, err
@@ -188,6 +210,7 @@ func (s *Store) Ingest(tx *bolt.Tx, findings []detectors.Finding) (IngestResult,
 		if f.Fingerprint == "" || f.GroupKey == "" {
 			return res, fmt.Errorf("workflows: finding of rule %q has no fingerprint or group key", f.RuleID)
 		}
+		judgedNow := s.takeJudgedNow(&f)
 		if key := cfg.groupKey(&f); key != "" {
 			f.GroupKey = key
 		}
@@ -204,7 +227,7 @@ func (s *Store) Ingest(tx *bolt.Tx, findings []detectors.Finding) (IngestResult,
 				continue
 			}
 		}
-		if fps.Get([]byte(f.Fingerprint)) != nil {
+		if fps.get(&f) != nil {
 			res.Duplicates++
 			continue
 		}
@@ -245,7 +268,7 @@ func (s *Store) Ingest(tx *bolt.Tx, findings []detectors.Finding) (IngestResult,
 					folded[a.ID] = a
 					foldOrder = append(foldOrder, a.ID)
 				}
-				if err := fps.Put([]byte(f.Fingerprint), []byte(a.ID)); err != nil {
+				if err := fps.put(&f, a.ID, judgedNow); err != nil {
 					return res, err
 				}
 				if err := recordFindingTime(tx, now, &f, a.ID); err != nil {
@@ -297,7 +320,7 @@ func (s *Store) Ingest(tx *bolt.Tx, findings []detectors.Finding) (IngestResult,
 		if err := putAlert(tx, a); err != nil {
 			return res, err
 		}
-		if err := fps.Put([]byte(f.Fingerprint), []byte(a.ID)); err != nil {
+		if err := fps.put(&f, a.ID, judgedNow); err != nil {
 			return res, err
 		}
 		if err := groups.Put([]byte(f.GroupKey), []byte(a.ID)); err != nil {
@@ -667,15 +690,20 @@ func (s *Store) List(f Filter) ([]Alert, error) {
 	return out, err
 }
 
-// FindByFingerprint returns the alert a finding was stored in.
+// FindByFingerprint returns the alert a finding was stored in. Not
+// knowing the finding's time, it may read the whole fingerprint index:
+// for tools and tests; AlertIDs looks findings up by their time.
 func (s *Store) FindByFingerprint(fp string) (Alert, error) {
 	var a *Alert
 	err := s.db.View(func(tx *bolt.Tx) error {
-		id := tx.Bucket(bucketFingerprints).Get([]byte(fp))
+		x, err := fingerprints(tx)
+		if err != nil {
+			return err
+		}
+		id := x.find(fp)
 		if id == nil {
 			return fmt.Errorf("fingerprint %s: %w", fp, ErrNotFound)
 		}
-		var err error
 		a, err = getAlert(tx, string(id))
 		return err
 	})

@@ -171,11 +171,7 @@ func cmdScan(e *env, args []string) int {
 			for _, al := range ing.New {
 				fresh[al.ID] = true
 			}
-			fps := make([]string, len(fs))
-			for i := range fs {
-				fps[i] = fs[i].Fingerprint
-			}
-			for i, id := range a.alerts.AlertIDs(fps) {
+			for i, id := range a.alerts.AlertIDs(fs) {
 				out.finding(resolve(&rep, fs[i], id, fresh))
 			}
 			stored += len(fs)
