@@ -382,7 +382,7 @@ func (s *Store) Ingest(tx *bolt.Tx, findings []detectors.Finding) (IngestResult,
 		if a.DigestOnly {
 			continue
 		}
-		if err := enqueue(tx, now, a.ID, NotifyRepeat); err != nil {
+		if err := enqueueRepeat(tx, now, a.ID); err != nil {
 			return res, err
 		}
 	}
