@@ -14,7 +14,7 @@
 # COMMANDS="scan run-once" scripts/volume.sh 10000000.
 # CPU is user plus system time: on a shared machine it varies less than
 # wall time. At 10000000 events (the 10M case, not for CI) the replayed
-# file takes 12.6 GB and the run about half an hour on two cores.
+# file takes 12.6 GB and the run about 20 minutes on two cores.
 set -eu
 N=${1:-1000000}
 WORK=${WORK:-/tmp/trailhound-volume}
