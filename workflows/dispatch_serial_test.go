@@ -49,26 +49,12 @@ func TestDispatchPassesDoNotOverlap(t *testing.T) {
 		return MessageRef{Channel: "C", MessageID: "m-" + note.Alert.ID}, false, nil
 	}}
 	d := &Dispatcher{Store: alerts, Notifiers: []Notifier{n}}
-	done := make(chan int)
-	go func() {
-		got, err := d.Dispatch(context.Background())
-		if err != nil {
-			t.Error(err)
-		}
-		done <- got
-	}()
+	done := dispatchAsync(t, d)
 	<-entered
 	// A poll stores another alert, and its dispatch pass starts while
 	// the first pass waits on its post.
 	run(3)
-	second := make(chan int)
-	go func() {
-		got, err := d.Dispatch(context.Background())
-		if err != nil {
-			t.Error(err)
-		}
-		second <- got
-	}()
+	second := dispatchAsync(t, d)
 	select {
 	case got := <-second:
 		if got != 0 {
@@ -96,6 +82,20 @@ func TestDispatchPassesDoNotOverlap(t *testing.T) {
 	if p, _ := alerts.Pending(); p != 0 {
 		t.Errorf("pending=%d after the passes, want 0", p)
 	}
+}
+
+// dispatchAsync runs a dispatch pass in a goroutine; the channel gets how
+// many notifications it delivered.
+func dispatchAsync(t *testing.T, d *Dispatcher) <-chan int {
+	out := make(chan int, 1)
+	go func() {
+		got, err := d.Dispatch(context.Background())
+		if err != nil {
+			t.Error(err)
+		}
+		out <- got
+	}()
+	return out
 }
 
 // lockedNotifier is a Notifier safe for concurrent passes.
