@@ -131,32 +131,11 @@ func benchPipeline(b *testing.B, lines [][]byte, events int) {
 			b.Fatal(err)
 		}
 		job := &workflows.Job{Source: &replaySource{lines: lines, n: events}, Detectors: a.engine, Alerts: a.alerts, Sources: a.srcStore, Log: a.log, Stateful: true}
-		var peak uint64
-		stop := make(chan struct{})
-		sampled := make(chan struct{})
-		go func() {
-			defer close(sampled)
-			var ms runtime.MemStats
-			t := time.NewTicker(50 * time.Millisecond)
-			defer t.Stop()
-			for {
-				select {
-				case <-stop:
-					return
-				case <-t.C:
-					runtime.ReadMemStats(&ms)
-					if ms.HeapInuse > peak && *pipelineHeap != "" {
-						writeHeapProfile(b, *pipelineHeap)
-					}
-					peak = max(peak, ms.HeapInuse)
-				}
-			}
-		}()
+		stop := samplePeakHeap(b)
 		b.StartTimer()
 		res, err := job.Run(context.Background())
 		b.StopTimer()
-		close(stop)
-		<-sampled
+		peak := stop()
 		if err != nil {
 			b.Fatal(err)
 		}
