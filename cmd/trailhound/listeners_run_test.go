@@ -22,6 +22,7 @@ import (
 // its listeners bound.
 type runningBot struct {
 	chat, admin string
+	config      string // the config file it runs on
 
 	mu     sync.Mutex
 	stderr strings.Builder
@@ -56,6 +57,14 @@ sources:
 notify:
   terminal: "false"
 %s`, filepath.Join(dir, "data"), input, notify)
+	return runBot(t, dir, cfg, "chat", "admin")
+}
+
+// runBot writes cfg into dir and runs `trailhound run` on it in a child
+// process, then waits until each named listener ("chat", "admin") has
+// logged its address. The bot is stopped with SIGTERM when the test ends.
+func runBot(t *testing.T, dir, cfg string, listeners ...string) *runningBot {
+	t.Helper()
 	path := filepath.Join(dir, "trailhound.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -68,35 +77,37 @@ notify:
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	b := &runningBot{exited: make(chan struct{})}
+	b := &runningBot{config: path, exited: make(chan struct{})}
 	listening := make(chan struct{})
 	go func() {
 		sc := bufio.NewScanner(pipe)
 		var once sync.Once
+		addrs := map[string]string{}
 		for sc.Scan() {
 			b.mu.Lock()
 			b.stderr.WriteString(sc.Text() + "\n")
 			if m := listeningRe.FindStringSubmatch(sc.Text()); m != nil {
-				if m[1] == "chat" {
-					b.chat = m[2]
-				} else {
-					b.admin = m[2]
+				addrs[m[1]] = m[2]
+				b.chat, b.admin = addrs["chat"], addrs["admin"]
+				all := true
+				for _, l := range listeners {
+					all = all && addrs[l] != ""
 				}
-				if b.chat != "" && b.admin != "" {
+				if all {
 					once.Do(func() { close(listening) })
 				}
 			}
 			b.mu.Unlock()
 		}
-		cmd.Wait()
+		_ = cmd.Wait()
 		close(b.exited)
 	}()
 	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-b.exited:
 		case <-time.After(30 * time.Second):
-			cmd.Process.Kill()
+			_ = cmd.Process.Kill()
 			t.Errorf("the bot did not stop within 30s")
 		}
 	})
@@ -105,7 +116,7 @@ notify:
 	case <-b.exited:
 		t.Fatalf("the bot exited:\n%s", b.log())
 	case <-time.After(30 * time.Second):
-		t.Fatalf("the listeners did not start within 30s:\n%s", b.log())
+		t.Fatalf("the listeners %v did not start within 30s:\n%s", listeners, b.log())
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()

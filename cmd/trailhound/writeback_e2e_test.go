@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/ed25519"
@@ -19,7 +18,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -129,25 +127,10 @@ func (q *e2eQueue) drained(t *testing.T) bool {
 	return out.Attributes["ApproximateNumberOfMessages"] == "0" && out.Attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
 }
 
-// e2eBot is `trailhound run` in a child process.
-type e2eBot struct {
-	chat   string
-	config string
-	mu     sync.Mutex
-	stderr strings.Builder
-	exited chan struct{}
-}
-
-func (b *e2eBot) log() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.stderr.String()
-}
-
 // startE2EBot runs `trailhound run` with an aws-findings source on the
 // queue, the write-back to the fake Security Hub, and the notify section
 // given, and waits until its chat listener listens.
-func startE2EBot(t *testing.T, q *e2eQueue, awsURL, notify string) *e2eBot {
+func startE2EBot(t *testing.T, q *e2eQueue, awsURL, notify string) *runningBot {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := fmt.Sprintf(`data_dir: %s
@@ -173,56 +156,11 @@ securityhub:
 notify:
   terminal: "false"
 %s`, filepath.Join(dir, "data"), q.url, q.endpoint, awsURL, notify)
-	path := filepath.Join(dir, "trailhound.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := child(context.Background(), "run", "--config", path)
-	pipe, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	b := &e2eBot{config: path, exited: make(chan struct{})}
-	listening := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(pipe)
-		var once sync.Once
-		for sc.Scan() {
-			b.mu.Lock()
-			b.stderr.WriteString(sc.Text() + "\n")
-			if m := listeningRe.FindStringSubmatch(sc.Text()); m != nil && m[1] == "chat" {
-				b.chat = m[2]
-				once.Do(func() { close(listening) })
-			}
-			b.mu.Unlock()
-		}
-		_ = cmd.Wait()
-		close(b.exited)
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-b.exited:
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-			t.Errorf("the bot did not stop within 30s")
-		}
-	})
-	select {
-	case <-listening:
-	case <-b.exited:
-		t.Fatalf("the bot exited:\n%s", b.log())
-	case <-time.After(30 * time.Second):
-		t.Fatalf("the chat listener did not start within 30s:\n%s", b.log())
-	}
-	return b
+	return runBot(t, dir, cfg, "chat")
 }
 
 // waitUntil polls cond until it holds, failing the test after a minute.
-func waitUntil(t *testing.T, b *e2eBot, what string, cond func() bool) {
+func waitUntil(t *testing.T, b *runningBot, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for !cond() {
@@ -302,7 +240,7 @@ func (f *e2eSlack) cards() (cards, all int) {
 
 // signedSlack posts body to the bot's Slack endpoint, signed with the
 // signing secret as Slack signs requests.
-func signedSlack(t *testing.T, b *e2eBot, path, body string) (int, string) {
+func signedSlack(t *testing.T, b *runningBot, path, body string) (int, string) {
 	t.Helper()
 	stamp := strconv.FormatInt(time.Now().Unix(), 10)
 	mac := hmac.New(sha256.New, []byte(e2eSigningSecret))
@@ -396,7 +334,7 @@ func TestWriteBackSlackEndToEnd(t *testing.T) {
 // stillResolved checks, through the running bot, that TH-1 is still
 // resolved and its audit trail records nothing after the write-back: the
 // echo neither reopened it nor counted as activity.
-func stillResolved(t *testing.T, b *e2eBot) {
+func stillResolved(t *testing.T, b *runningBot) {
 	t.Helper()
 	code, out, errOut := runCLI(t, "findings", "show", "--config", b.config, "TH-1")
 	if code != exitOK {
