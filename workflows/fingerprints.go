@@ -6,14 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/trailhound/trailhound/detectors"
-	"github.com/trailhound/trailhound/sources"
 )
 
 // This file holds the fingerprint index: which alert each stored finding
@@ -62,11 +60,11 @@ type judgedNow struct {
 	fps map[string]struct{}
 }
 
-// noteJudgedNow remembers the findings of ev when it had no time of its
-// own (the job warned warnUnknownTime), for Ingest to key them by
-// fingerprint alone.
-func (s *Store) noteJudgedNow(ev *sources.Event, fs []detectors.Finding) {
-	if len(fs) == 0 || !slices.Contains(ev.Warnings, warnUnknownTime) {
+// noteJudgedNow remembers the findings of an event that had no time of
+// its own, which the job judged at processing time, for Ingest to key
+// them by fingerprint alone.
+func (s *Store) noteJudgedNow(fs []detectors.Finding) {
+	if len(fs) == 0 {
 		return
 	}
 	s.judgedNow.mu.Lock()

@@ -238,7 +238,8 @@ func (j *Job) Run(ctx context.Context) (*Result, error) {
 	var storeErr error
 	sink := sources.FuncSink{
 		OnEvent: func(ctx context.Context, ev *sources.Event) error {
-			if ev.Time.IsZero() {
+			judgedNow := ev.Time.IsZero()
+			if judgedNow {
 				// No usable eventTime: judge the record at processing
 				// time, so windows and baselines stay sane.
 				ev.Time = now
@@ -273,7 +274,9 @@ func (j *Job) Run(ctx context.Context) (*Result, error) {
 				latest = ev.Time
 			}
 			fs, err := j.Detectors.Detect(ctx, ev)
-			j.Alerts.noteJudgedNow(ev, fs)
+			if judgedNow {
+				j.Alerts.noteJudgedNow(fs)
+			}
 			if err != nil {
 				res.DetectErrors++
 				log.Warn("detector error", "source", name, "event", ev.ID, "err", err)
