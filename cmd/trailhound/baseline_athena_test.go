@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -67,33 +66,5 @@ detectors:
 	if code != exitOK || !strings.Contains(out, fmt.Sprintf("0 learned, %d already learned or repeated", n)) {
 		t.Fatalf("second run exit=%d:\n%s\n%s", code, out, errOut)
 	}
-	attack := filepath.Join(dir, "attack.jsonl")
-	line := ctLine(t, end.Add(time.Hour), "attack-1", "alice", "203.0.113.66", "iam.amazonaws.com", "CreateUser", false)
-	if err := os.WriteFile(attack, []byte(line+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	code, out, errOut = runCLI(t, "scan", "--config", cfg, "--no-notify", "--format", "json", attack)
-	if code != exitOK {
-		t.Fatalf("scan exit=%d:\n%s\n%s", code, out, errOut)
-	}
-	var rep struct {
-		Findings []struct {
-			RuleID string `json:"rule_id"`
-			Reason string `json:"reason"`
-		} `json:"findings"`
-	}
-	if err := json.Unmarshal([]byte(out), &rep); err != nil {
-		t.Fatalf("scan output: %v\n%s", err, out)
-	}
-	var reasons []string
-	for _, f := range rep.Findings {
-		if f.RuleID == "trailhound-first-seen" {
-			reasons = append(reasons, f.Reason)
-		}
-	}
-	joined := strings.Join(reasons, "\n")
-	if !strings.Contains(joined, "first call of iam:CreateUser by alice in 3 days of history") ||
-		!strings.Contains(joined, "first activity of alice from 203.0.113.0/24") {
-		t.Fatalf("first-seen reasons:\n%s", joined)
-	}
+	scanAttackAgainstBaseline(t, dir, cfg, end)
 }

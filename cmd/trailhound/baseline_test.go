@@ -93,35 +93,7 @@ func TestBaselineCommand(t *testing.T) {
 	}
 
 	// A scan judges new activity against the baseline.
-	attack := filepath.Join(dir, "attack.jsonl")
-	line := ctLine(t, end.Add(time.Hour), "attack-1", "alice", "203.0.113.66", "iam.amazonaws.com", "CreateUser", false)
-	if err := os.WriteFile(attack, []byte(line+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	code, out, errOut = runCLI(t, "scan", "--config", cfg, "--no-notify", "--format", "json", attack)
-	if code != exitOK {
-		t.Fatalf("scan exit=%d:\n%s\n%s", code, out, errOut)
-	}
-	var rep struct {
-		Findings []struct {
-			RuleID string `json:"rule_id"`
-			Reason string `json:"reason"`
-		} `json:"findings"`
-	}
-	if err := json.Unmarshal([]byte(out), &rep); err != nil {
-		t.Fatalf("scan output: %v\n%s", err, out)
-	}
-	var reasons []string
-	for _, f := range rep.Findings {
-		if f.RuleID == "trailhound-first-seen" {
-			reasons = append(reasons, f.Reason)
-		}
-	}
-	joined := strings.Join(reasons, "\n")
-	if !strings.Contains(joined, "first call of iam:CreateUser by alice in 3 days of history") ||
-		!strings.Contains(joined, "first activity of alice from 203.0.113.0/24") {
-		t.Fatalf("first-seen reasons:\n%s", joined)
-	}
+	scanAttackAgainstBaseline(t, dir, cfg, end)
 
 	// run --once polls (the history is already learned) and then checks
 	// for silent sources: the trail has been quiet for five hours.
@@ -165,5 +137,41 @@ func TestBaselineErrors(t *testing.T) {
 				t.Fatalf("exit=%d stderr=%q, want %d and %q", code, errOut, exitError, tc.want)
 			}
 		})
+	}
+}
+
+// scanAttackAgainstBaseline scans alice creating a user from a new
+// network an hour after end, and checks that the first-seen detector
+// judges both against the 3 days of history learned.
+func scanAttackAgainstBaseline(t *testing.T, dir, cfg string, end time.Time) {
+	t.Helper()
+	attack := filepath.Join(dir, "attack.jsonl")
+	line := ctLine(t, end.Add(time.Hour), "attack-1", "alice", "203.0.113.66", "iam.amazonaws.com", "CreateUser", false)
+	if err := os.WriteFile(attack, []byte(line+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCLI(t, "scan", "--config", cfg, "--no-notify", "--format", "json", attack)
+	if code != exitOK {
+		t.Fatalf("scan exit=%d:\n%s\n%s", code, out, errOut)
+	}
+	var rep struct {
+		Findings []struct {
+			RuleID string `json:"rule_id"`
+			Reason string `json:"reason"`
+		} `json:"findings"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("scan output: %v\n%s", err, out)
+	}
+	var reasons []string
+	for _, f := range rep.Findings {
+		if f.RuleID == "trailhound-first-seen" {
+			reasons = append(reasons, f.Reason)
+		}
+	}
+	joined := strings.Join(reasons, "\n")
+	if !strings.Contains(joined, "first call of iam:CreateUser by alice in 3 days of history") ||
+		!strings.Contains(joined, "first activity of alice from 203.0.113.0/24") {
+		t.Fatalf("first-seen reasons:\n%s", joined)
 	}
 }
