@@ -380,23 +380,5 @@ func TestCrashSafety(t *testing.T) {
 	if kills < 10 {
 		t.Fatalf("only %d runs were killed; the test did not exercise crashes", kills)
 	}
-	gotGroups, gotPosted := storedAlerts(t, data)
-	if len(gotGroups) != len(wantGroups) || gotPosted != wantPosted {
-		t.Fatalf("alerts=%d posted=%d, want %d and %d", len(gotGroups), gotPosted, len(wantGroups), wantPosted)
-	}
-	for k, want := range wantGroups {
-		if got := gotGroups[k]; got != want {
-			t.Errorf("alert %s groups %d findings, want %d (a finding stored twice or lost)", k, got, want)
-		}
-	}
-	server.mu.Lock()
-	defer server.mu.Unlock()
-	if len(server.cards) != wantPosted {
-		t.Errorf("cards for %d alerts, want %d", len(server.cards), wantPosted)
-	}
-	for alert, n := range server.cards {
-		if n != 1 {
-			t.Errorf("alert %s posted %d times", alert, n)
-		}
-	}
+	checkAgainst(t, data, server, wantGroups, wantPosted)
 }
