@@ -14,25 +14,9 @@ import (
 
 	"github.com/trailhound/trailhound/bot"
 	"github.com/trailhound/trailhound/detectors"
-	"github.com/trailhound/trailhound/sources/activity"
 	"github.com/trailhound/trailhound/sources/activity/activitytest"
 	"github.com/trailhound/trailhound/workflows"
 )
-
-// gated holds every lookup until its gate is closed.
-type gated struct {
-	r    bot.ActivityReader
-	gate chan struct{}
-}
-
-func (g gated) Activity(ctx context.Context, q activity.Query, limit int) (activity.Result, error) {
-	select {
-	case <-g.gate:
-	case <-ctx.Done():
-		return activity.Result{}, ctx.Err()
-	}
-	return g.r.Activity(ctx, q, limit)
-}
 
 // activityAlert posts an alert about alice in eu-west-1 and stores her
 // calls around it in a fake CloudTrail.
@@ -77,7 +61,7 @@ func TestActivityButtonEditsThreadMessage(t *testing.T) {
 	h := newHarness(t)
 	ct := activityAlert(t, h)
 	gate := make(chan struct{})
-	h.svc.Activity = &bot.Activity{Reader: gated{ct.Chain, gate}}
+	h.svc.Activity = &bot.Activity{Reader: activitytest.Gated{R: ct.Chain, Gate: gate}}
 	press := h.press(bot.OpActivity, "1400000000000000009", nil)
 	code, resp := h.post(t, press)
 	if code != 200 || resp["type"] != float64(6) {

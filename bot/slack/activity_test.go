@@ -1,7 +1,6 @@
 package slack
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"sort"
@@ -10,26 +9,9 @@ import (
 	"time"
 
 	"github.com/trailhound/trailhound/bot"
-	"github.com/trailhound/trailhound/sources/activity"
 	"github.com/trailhound/trailhound/sources/activity/activitytest"
 	"github.com/trailhound/trailhound/workflows"
 )
-
-// gated holds every lookup until its gate is closed, so a test can see
-// the placeholder before the answer.
-type gated struct {
-	r    bot.ActivityReader
-	gate chan struct{}
-}
-
-func (g gated) Activity(ctx context.Context, q activity.Query, limit int) (activity.Result, error) {
-	select {
-	case <-g.gate:
-	case <-ctx.Done():
-		return activity.Result{}, ctx.Err()
-	}
-	return g.r.Activity(ctx, q, limit)
-}
 
 const activityRegion = "eu-west-1"
 
@@ -64,7 +46,7 @@ func TestActivityButtonRepliesInThread(t *testing.T) {
 	h := newHarness(t)
 	a, ref, ct := postedActivity(t, h)
 	gate := make(chan struct{})
-	h.svc.Activity = &bot.Activity{Reader: gated{ct.Chain, gate}}
+	h.svc.Activity = &bot.Activity{Reader: activitytest.Gated{R: ct.Chain, Gate: gate}}
 	h.start()
 	status, body := h.signedPost(PathInteractions, interactionBody(h.buttonPayload("U0VIEWER", bot.OpActivity, a.ID, ref)))
 	if status != http.StatusOK || body != "" {

@@ -84,3 +84,25 @@ func (c *CloudTrail) Add(t testing.TB, calls ...Call) {
 
 // Lookups returns how many LookupEvents requests the fake received.
 func (c *CloudTrail) Lookups() int { return len(c.fake.Requests()) }
+
+// Reader answers activity lookups; *activity.Chain is one.
+type Reader interface {
+	Activity(ctx context.Context, q activity.Query, limit int) (activity.Result, error)
+}
+
+// Gated holds every lookup until Gate is closed, so a test can see what
+// a chat adapter shows before the answer.
+type Gated struct {
+	R    Reader
+	Gate chan struct{}
+}
+
+// Activity implements Reader: it waits for Gate (or ctx), then asks R.
+func (g Gated) Activity(ctx context.Context, q activity.Query, limit int) (activity.Result, error) {
+	select {
+	case <-g.Gate:
+	case <-ctx.Done():
+		return activity.Result{}, ctx.Err()
+	}
+	return g.R.Activity(ctx, q, limit)
+}
