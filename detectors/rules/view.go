@@ -103,6 +103,31 @@ type FieldTest struct {
 	Negate bool
 }
 
+// GlobPart is one piece of a glob pattern of a FieldTest: a run of
+// literal text, or a wildcard.
+type GlobPart struct {
+	// Wild is '*' (any run of characters) or '?' (one character); 0 for
+	// literal text.
+	Wild byte
+	// Lit is the literal text, escapes removed, when Wild is 0.
+	Lit string
+}
+
+// GlobParts splits a glob pattern of a FieldTest into literal runs and
+// wildcards, as the matcher reads it (a run of stars is one star).
+func GlobParts(p string) []GlobPart {
+	toks := compileGlob(p)
+	out := make([]GlobPart, len(toks))
+	for i, t := range toks {
+		if t.kind == 'l' {
+			out[i] = GlobPart{Lit: t.lit}
+		} else {
+			out[i] = GlobPart{Wild: t.kind}
+		}
+	}
+	return out
+}
+
 // Match returns a read-only view of the rule's compiled match condition.
 // Matches(ev) is true exactly when the tree holds for ev.
 func (r *Rule) Match() Node { return viewCond(r.match) }

@@ -64,14 +64,14 @@ func insightsRegex(p string) string { return "/" + strings.ReplaceAll(p, "/", `\
 func globRegex(p string) string {
 	var b strings.Builder
 	b.WriteString("^")
-	for _, tok := range globTokens(p) {
-		switch tok {
-		case "*":
+	for _, g := range rules.GlobParts(p) {
+		switch g.Wild {
+		case '*':
 			b.WriteString("(?s:.*)")
-		case "?":
+		case '?':
 			b.WriteString("(?s:.)")
 		default:
-			b.WriteString(regexp.QuoteMeta(tok[1:]))
+			b.WriteString(regexp.QuoteMeta(g.Lit))
 		}
 	}
 	b.WriteString("$")
@@ -305,18 +305,18 @@ func (t patternTarget) test(c *compiler, field, path string, ft rules.FieldTest)
 			// Only * is a filter pattern wildcard; a ? or an escaped
 			// wildcard character widens to *.
 			var b strings.Builder
-			for _, tok := range globTokens(v) {
-				switch tok {
-				case "*", "?":
+			for _, g := range rules.GlobParts(v) {
+				switch g.Wild {
+				case '*', '?':
 					b.WriteString("*")
-					if tok == "?" {
+					if g.Wild == '?' {
 						ex = false
 					}
 				default:
-					if strings.Contains(tok, "*") {
+					if strings.Contains(g.Lit, "*") {
 						ex = false
 					}
-					b.WriteString(tok[1:])
+					b.WriteString(g.Lit)
 				}
 			}
 			v = b.String()

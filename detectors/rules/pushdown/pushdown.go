@@ -293,32 +293,3 @@ func newTarget(e Engine) target {
 	}
 	panic("pushdown: unknown engine " + string(e))
 }
-
-// globTokens splits a glob pattern of rules.FieldTest into literal runs
-// and the wildcards * and ?.
-func globTokens(p string) []string {
-	var toks []string
-	var lit strings.Builder
-	flush := func() {
-		if lit.Len() > 0 {
-			toks = append(toks, "L"+lit.String())
-			lit.Reset()
-		}
-	}
-	for i := 0; i < len(p); i++ {
-		switch c := p[i]; c {
-		case '\\':
-			if i+1 < len(p) && strings.IndexByte(`*?\`, p[i+1]) >= 0 {
-				i++
-			}
-			lit.WriteByte(p[i])
-		case '*', '?':
-			flush()
-			toks = append(toks, string(c))
-		default:
-			lit.WriteByte(c)
-		}
-	}
-	flush()
-	return toks
-}

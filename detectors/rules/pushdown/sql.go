@@ -347,14 +347,14 @@ func (t *sqlTarget) boolField(n rules.Node) (approx, bool) {
 // backslash escapes.
 func globLike(p string) string {
 	var b strings.Builder
-	for _, tok := range globTokens(p) {
-		switch tok {
-		case "*":
+	for _, g := range rules.GlobParts(p) {
+		switch g.Wild {
+		case '*':
 			b.WriteString("%")
-		case "?":
+		case '?':
 			b.WriteString("_")
 		default:
-			b.WriteString(likeEscape(tok[1:]))
+			b.WriteString(likeEscape(g.Lit))
 		}
 	}
 	return b.String()
@@ -364,14 +364,14 @@ func globLike(p string) string {
 // Java read alike: * is [\s\S]*, ? is [\s\S].
 func globRE(p string) string {
 	var b strings.Builder
-	for _, tok := range globTokens(p) {
-		switch tok {
-		case "*":
+	for _, g := range rules.GlobParts(p) {
+		switch g.Wild {
+		case '*':
 			b.WriteString(`[\s\S]*`)
-		case "?":
+		case '?':
 			b.WriteString(`[\s\S]`)
 		default:
-			b.WriteString(regexp.QuoteMeta(tok[1:]))
+			b.WriteString(regexp.QuoteMeta(g.Lit))
 		}
 	}
 	return b.String()
