@@ -643,9 +643,9 @@ func TestSplitBrain(t *testing.T) {
 	close(resume) // the answer waits in a's socket until it wakes
 	server.disarm()
 	posts := proxyA.count()
-	sum := fileSum(t, filepath.Join(dirA, "trailhound.db"))
 	atStop := filepath.Join(t.TempDir(), "at-stop.db")
 	copyFile(t, filepath.Join(dirA, "trailhound.db"), atStop)
+	sum := fileSum(t, atStop)
 	snaps := h.snapshotsOf(t, g.Epoch)
 
 	g2 := h.waitHolder(t, "b", g.Epoch, 30*time.Second, b)
